@@ -1,0 +1,28 @@
+/*
+ * base/alloc.h - the one allocator every module uses (internal).
+ *
+ * Going through one hook lets the tests fail the Nth allocation and check
+ * that every failure path leaves nothing behind (SQLite's fault injection).
+ */
+#ifndef AXON_BASE_ALLOC_H
+#define AXON_BASE_ALLOC_H
+
+#include <stddef.h>
+
+#include <axon/alloc.h>
+
+/* Like malloc/realloc/calloc/free; return NULL on failure (or injection). */
+void *ax__alloc(size_t size);
+void *ax__realloc(void *p, size_t size);
+void *ax__calloc(size_t n, size_t size);
+void ax__free(void *p);
+
+/*
+ * ax__alloc_fail_after - make the allocation n calls from now fail (n = 0:
+ * the very next one) and every one after it, until reset with n < 0.
+ * Returns how many allocations were made since the previous call, so a test
+ * can first count the allocations of an operation and then fail each.
+ */
+long ax__alloc_fail_after(long n);
+
+#endif /* AXON_BASE_ALLOC_H */

@@ -1,0 +1,24 @@
+/*
+ * axon.h - the whole public API of axon: message-passing actors for C.
+ *
+ * Include this one header. The pieces, bottom up:
+ *   <axon/error.h>  error codes, ax_strerror, ax_error_detail
+ *   <axon/alloc.h>  ax_free, for buffers axon hands to the caller
+ *   <axon/pid.h>    ax_pid, the address of an actor
+ *   <axon/msg.h>    ax_msg, one msgpack value built/read by format strings
+ *   <axon/chan.h>   ax_chan, framed nonblocking channels over fds on libev
+ */
+#ifndef AXON_H
+#define AXON_H
+
+#define AXON_VERSION_MAJOR 0
+#define AXON_VERSION_MINOR 1
+#define AXON_VERSION_PATCH 0
+
+#include <axon/error.h>
+#include <axon/alloc.h>
+#include <axon/pid.h>
+#include <axon/msg.h>
+#include <axon/chan.h>
+
+#endif /* AXON_H */

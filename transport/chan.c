@@ -1,0 +1,533 @@
+/*
+ * transport/chan.c - a framed channel over two fds on a libev loop.
+ *
+ * Writes are batched: a send only appends to the write queue and starts an
+ * ev_prepare watcher, which flushes the whole queue with writev just before
+ * the loop would block. So every frame sent during one loop iteration
+ * leaves in one system call, and a round trip costs no extra syscall. Only
+ * when the fd is full does the channel start its ev_io write watcher.
+ *
+ * Callbacks may close the channel: `busy` counts the callbacks running and
+ * a close inside one only finishes when the outermost returns.
+ */
+#include "transport/chan_internal.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/error.h"
+
+#define DEFAULT_MAX_FRAME ((size_t)64 << 20)
+#define DEFAULT_HIGH_WATER ((size_t)1 << 20)
+#define DEFAULT_READ_SIZE ((size_t)256 << 10)
+#define MIN_READ_SIZE ((size_t)64 << 10)
+#define MAX_FRAME_CEILING ((size_t)UINT32_MAX - AX_FRAME_HEADER)
+/* Owned bodies below this are copied: cheaper than a segment of their own */
+#define BORROW_MIN ((size_t)16 << 10)
+
+/* Every channel of this process, for the spawner's fd hygiene. */
+static ax_chan *all_channels;
+
+static void flush_now(ax_chan *ch);
+
+static void
+ignore_sigpipe_once(void)
+{
+    static int done;
+    struct sigaction sa;
+
+    if (done) {
+        return;
+    }
+    done = 1;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        signal(SIGPIPE, SIG_IGN);
+    }
+}
+
+/* Finish a close once no callback of the channel is running. */
+static void
+destroy(ax_chan *ch)
+{
+    *ch->link = ch->next;
+    if (ch->next != NULL) {
+        ch->next->link = ch->link;
+    }
+    ax__reader_fini(&ch->rd);
+    ax__free(ch);
+}
+
+static void
+leave(ax_chan *ch)
+{
+    if (--ch->busy == 0 && ch->closing) {
+        destroy(ch);
+    }
+}
+
+static void
+stop_writing(ax_chan *ch)
+{
+    ev_prepare_stop(ch->loop, &ch->flusher);
+    ev_io_stop(ch->loop, &ch->wio);
+}
+
+static void
+close_write_side(ax_chan *ch)
+{
+    stop_writing(ch);
+    if (ch->wfd == ch->rfd) {
+        shutdown(ch->wfd, SHUT_WR);
+    } else if (ch->wfd >= 0) {
+        close(ch->wfd);
+    }
+    ch->wfd = -1;
+}
+
+static void
+report(ax_chan *ch, int err)
+{
+    if (ch->cbs.on_error != NULL && !ch->closing) {
+        ch->cbs.on_error(ch, err, ch->ud);
+    }
+}
+
+static void
+fail_write(ax_chan *ch, int err)
+{
+    ch->werr = err;
+    stop_writing(ch);
+    ax__wq_drop(&ch->wq, err);
+    ax__fail(err, "channel write failed: %s", ax_strerror(err));
+    report(ch, err);
+}
+
+static void
+maybe_drain(ax_chan *ch)
+{
+    if (ch->want_drain && ch->wq.queued <= ch->low) {
+        ch->want_drain = false;
+        if (ch->cbs.on_drain != NULL && !ch->closing) {
+            ch->cbs.on_drain(ch, ch->ud);
+        }
+    }
+}
+
+/* Write what the fd takes; arm the write watcher if it is full. */
+static void
+flush_now(ax_chan *ch)
+{
+    long w = 1;
+
+    while (ch->wq.queued > 0 && w > 0) {
+        w = ax__wq_write(&ch->wq, ch->wfd);
+        ch->st.bytes_out += w > 0 ? (uint64_t)w : 0;
+        ch->st.writes += w > 0;
+    }
+    ev_prepare_stop(ch->loop, &ch->flusher);
+    if (w == -EAGAIN || w == -EWOULDBLOCK) {
+        ev_io_start(ch->loop, &ch->wio);
+    } else if (w < 0) {
+        fail_write(ch, (int)w);
+        return;
+    } else {
+        ev_io_stop(ch->loop, &ch->wio);
+        if (ch->shutting) {
+            close_write_side(ch);
+        }
+    }
+    maybe_drain(ch);
+}
+
+static void
+on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    ax_chan *ch = w->data;
+
+    (void)loop;
+    (void)revents;
+    ch->busy++;
+    flush_now(ch);
+    leave(ch);
+}
+
+static void
+on_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    ax_chan *ch = w->data;
+
+    (void)loop;
+    (void)revents;
+    ch->busy++;
+    flush_now(ch);
+    leave(ch);
+}
+
+static bool
+deliver(void *ud, ax_frame *f)
+{
+    ax_chan *ch = ud;
+
+    ch->st.frames_in++;
+    ch->cbs.on_frame(ch, f, ch->ud);
+    return !ch->closing && !ch->read_paused;
+}
+
+static ssize_t
+read_fd(void *ctx, void *buf, size_t n)
+{
+    return read(*(int *)ctx, buf, n);
+}
+
+static void
+on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    ax_chan *ch = w->data;
+    int rc;
+
+    (void)loop;
+    (void)revents;
+    ch->busy++;
+    rc = ax__reader_pump(&ch->rd, read_fd, &ch->rfd, deliver, ch);
+    if (rc < 0 && !ch->closing) {
+        ch->rerr = rc;
+        ev_io_stop(ch->loop, &ch->rio);
+        report(ch, rc);
+    }
+    leave(ch);
+}
+
+static int
+set_fd_flags(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    int fdfl = fcntl(fd, F_GETFD);
+
+    if (fl < 0 || fdfl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+static int
+resolve_opts(const ax_chan_opts *in, ax_chan_opts *o)
+{
+    *o = in ? *in : (ax_chan_opts){0, 0, 0, 0, 0};
+    o->max_frame = o->max_frame ? o->max_frame : DEFAULT_MAX_FRAME;
+    o->high_water = o->high_water ? o->high_water : DEFAULT_HIGH_WATER;
+    o->low_water = o->low_water ? o->low_water : o->high_water / 4;
+    o->read_size = o->read_size ? o->read_size : DEFAULT_READ_SIZE;
+    if (o->max_frame > MAX_FRAME_CEILING || o->low_water > o->high_water ||
+        o->read_size < MIN_READ_SIZE) {
+        return ax__fail(AX_EINVAL, "ax_chan_new: options out of range");
+    }
+    return 0;
+}
+
+static void
+init_watchers(ax_chan *ch)
+{
+    ev_io_init(&ch->rio, on_readable, ch->rfd, EV_READ);
+    ev_io_init(&ch->wio, on_writable, ch->wfd, EV_WRITE);
+    ev_prepare_init(&ch->flusher, on_flush);
+    ch->rio.data = ch->wio.data = ch->flusher.data = ch;
+    ev_io_start(ch->loop, &ch->rio);
+}
+
+int
+ax_chan_new(struct ev_loop *loop, int rfd, int wfd, const ax_chan_opts *opts,
+            const ax_chan_cbs *cbs, void *ud, ax_chan **out)
+{
+    ax_chan_opts o;
+    ax_chan *ch;
+    int rc;
+
+    AX_REQUIRE(loop && cbs && cbs->on_frame && cbs->on_error && out,
+               "ax_chan_new: loop, cbs, on_frame, on_error, out required");
+    rc = resolve_opts(opts, &o);
+    if (rc < 0) {
+        return rc;
+    }
+    if (fcntl(rfd, F_GETFD) < 0 || fcntl(wfd, F_GETFD) < 0) {
+        return ax__fail(AX_EBADF, "ax_chan_new: bad fd %d/%d", rfd, wfd);
+    }
+    ch = ax__calloc(1, sizeof(*ch));
+    if (ch == NULL) {
+        return AX_ENOMEM;
+    }
+    if (ax__reader_init(&ch->rd, o.read_size, o.max_frame) < 0) {
+        ax__free(ch);
+        return AX_ENOMEM;
+    }
+    if ((rc = set_fd_flags(rfd)) < 0 || (rc = set_fd_flags(wfd)) < 0) {
+        ax__reader_fini(&ch->rd);
+        ax__free(ch);
+        return ax__fail(rc, "ax_chan_new: fcntl: %s", ax_strerror(rc));
+    }
+    if (o.pipe_size) {
+        fcntl(rfd, F_SETPIPE_SZ, (int)o.pipe_size);
+        fcntl(wfd, F_SETPIPE_SZ, (int)o.pipe_size);
+    }
+    ignore_sigpipe_once();
+    ch->loop = loop;
+    ch->rfd = rfd;
+    ch->wfd = wfd;
+    ch->cbs = *cbs;
+    ch->ud = ud;
+    ch->max_frame = o.max_frame;
+    ch->high = o.high_water;
+    ch->low = o.low_water;
+    ax__wq_init(&ch->wq);
+    init_watchers(ch);
+    ch->next = all_channels;
+    ch->link = &all_channels;
+    if (all_channels != NULL) {
+        all_channels->link = &ch->next;
+    }
+    all_channels = ch;
+    *out = ch;
+    return 0;
+}
+
+void
+ax_chan_close(ax_chan *ch)
+{
+    if (ch == NULL || ch->closing) {
+        return;
+    }
+    ch->closing = true;
+    ev_io_stop(ch->loop, &ch->rio);
+    stop_writing(ch);
+    ax__wq_fini(&ch->wq);
+    if (ch->wfd >= 0 && ch->wfd != ch->rfd) {
+        close(ch->wfd);
+    }
+    close(ch->rfd);
+    ch->rfd = ch->wfd = -1;
+    if (ch->busy == 0) {
+        destroy(ch);
+    }
+}
+
+/* Checks shared by every send. */
+static int
+can_send(ax_chan *ch, size_t len, bool urgent)
+{
+    AX_REQUIRE(!ch->closing, "ax_chan_send: channel is closed");
+    if (ch->werr < 0) {
+        return ch->werr;
+    }
+    if (ch->shutting) {
+        return ax__fail(AX_EPIPE, "ax_chan_send: channel is shut down");
+    }
+    if (len > ch->max_frame) {
+        return ax__fail(AX_EMSGSIZE, "ax_chan_send: %zu bytes over max %zu",
+                        len, ch->max_frame);
+    }
+    if (!urgent && ch->wq.queued >= ch->high) {
+        ch->want_drain = true;
+        ch->st.refused++;
+        return AX_EAGAIN;
+    }
+    return 0;
+}
+
+/* Bookkeeping after a frame was queued. */
+static void
+queued(ax_chan *ch)
+{
+    ch->st.frames_out++;
+    if (ch->wq.queued > ch->st.queued_peak) {
+        ch->st.queued_peak = ch->wq.queued;
+    }
+    if (ch->wq.queued >= ch->high) {
+        ch->want_drain = true;
+    }
+    if (!ev_is_active(&ch->wio) && !ev_is_active(&ch->flusher)) {
+        ev_prepare_start(ch->loop, &ch->flusher);
+    }
+}
+
+static int
+send_copy(ax_chan *ch, const ax_frame_hdr *hdr, const void *body, size_t len,
+          bool urgent)
+{
+    uint8_t head[AX_FRAME_OVERHEAD];
+    int rc;
+
+    AX_REQUIRE(ch && hdr && (body || len == 0), "ax_chan_send: NULL argument");
+    rc = can_send(ch, len, urgent);
+    if (rc < 0) {
+        return rc;
+    }
+    ax__frame_encode(head, hdr, len);
+    rc = ax__wq_copy(&ch->wq, head, sizeof(head), body, len);
+    if (rc < 0) {
+        return rc;
+    }
+    queued(ch);
+    return 0;
+}
+
+int
+ax_chan_send(ax_chan *ch, const ax_frame_hdr *hdr, const void *body,
+             size_t len)
+{
+    return send_copy(ch, hdr, body, len, false);
+}
+
+int
+ax_chan_send_urgent(ax_chan *ch, const ax_frame_hdr *hdr, const void *body,
+                    size_t len)
+{
+    return send_copy(ch, hdr, body, len, true);
+}
+
+int
+ax_chan_send_owned(ax_chan *ch, const ax_frame_hdr *hdr, const void *body,
+                   size_t len, void (*release)(void *ud, int status), void *ud)
+{
+    uint8_t head[AX_FRAME_OVERHEAD];
+    int rc;
+
+    AX_REQUIRE(release != NULL, "ax_chan_send_owned: release is NULL");
+    if (len < BORROW_MIN) {
+        rc = send_copy(ch, hdr, body, len, false);
+        if (rc == 0) {
+            release(ud, 0);
+        }
+        return rc;
+    }
+    AX_REQUIRE(ch && hdr && body, "ax_chan_send_owned: NULL argument");
+    rc = can_send(ch, len, false);
+    if (rc < 0) {
+        return rc;
+    }
+    ax__frame_encode(head, hdr, len);
+    rc = ax__wq_copy_borrow(&ch->wq, head, sizeof(head), body, len, release,
+                            ud);
+    if (rc < 0) {
+        return rc;
+    }
+    queued(ch);
+    return 0;
+}
+
+long
+ax_chan_flush(ax_chan *ch)
+{
+    AX_REQUIRE(ch != NULL && !ch->closing, "ax_chan_flush: no channel");
+    if (ch->werr < 0) {
+        return ch->werr;
+    }
+    ch->busy++;
+    flush_now(ch);
+    leave(ch);
+    return ch->werr < 0 ? ch->werr : (long)ch->wq.queued;
+}
+
+int
+ax_chan_shutdown(ax_chan *ch)
+{
+    AX_REQUIRE(ch != NULL && !ch->closing, "ax_chan_shutdown: no channel");
+    if (ch->shutting) {
+        return AX_EALREADY;
+    }
+    ch->shutting = true;
+    if (ch->wq.queued == 0 && ch->werr == 0) {
+        close_write_side(ch);
+    }
+    return 0;
+}
+
+void
+ax_chan_read_stop(ax_chan *ch)
+{
+    AX_REQUIRE(ch != NULL && !ch->closing, "ax_chan_read_stop: no channel");
+    ch->read_paused = true;
+    ev_io_stop(ch->loop, &ch->rio);
+}
+
+void
+ax_chan_read_start(ax_chan *ch)
+{
+    AX_REQUIRE(ch != NULL && !ch->closing, "ax_chan_read_start: no channel");
+    if (!ch->read_paused || ch->rerr < 0) {
+        return;
+    }
+    ch->read_paused = false;
+    /* Frames buffered while paused go first, from the loop (never from
+     * inside the caller): on_readable delivers them before reading. */
+    ev_io_start(ch->loop, &ch->rio);
+    ev_feed_event(ch->loop, &ch->rio, EV_READ);
+}
+
+size_t
+ax_chan_queued(const ax_chan *ch)
+{
+    return ch->wq.queued;
+}
+
+bool
+ax_chan_writable(const ax_chan *ch)
+{
+    return ch->werr == 0 && !ch->shutting && ch->wq.queued < ch->high;
+}
+
+void
+ax_chan_stats_get(const ax_chan *ch, ax_chan_stats *out)
+{
+    *out = ch->st;
+    out->queued = ch->wq.queued;
+    out->reads = ch->rd.reads;
+    out->bytes_in = ch->rd.bytes;
+}
+
+void
+ax_chan_fds(const ax_chan *ch, int *rfd, int *wfd)
+{
+    if (rfd != NULL) {
+        *rfd = ch->rfd;
+    }
+    if (wfd != NULL) {
+        *wfd = ch->wfd;
+    }
+}
+
+ax_chan *
+ax__chan_first(void)
+{
+    return all_channels;
+}
+
+ax_chan *
+ax__chan_next(const ax_chan *ch)
+{
+    return ch->next;
+}
+
+int
+ax_chan_pipes(int parent[2], int child[2])
+{
+    int down[2], up[2];
+
+    if (pipe2(down, O_CLOEXEC | O_NONBLOCK) < 0) {
+        return -errno;
+    }
+    if (pipe2(up, O_CLOEXEC | O_NONBLOCK) < 0) {
+        int err = -errno;
+
+        close(down[0]);
+        close(down[1]);
+        return err;
+    }
+    parent[0] = up[0];
+    parent[1] = down[1];
+    child[0] = down[0];
+    child[1] = up[1];
+    return 0;
+}
