@@ -159,7 +159,8 @@ mp_next(const uint8_t *p, size_t n, mp_tok *t)
     t->len = 0;
     if (b < 0xc4 || b >= 0xe0) {
         hdr = fixed_token(p, t);
-        return t->kind == MP_STR && hdr ? with_payload(p, n, 1, t) : hdr;
+        /* hdr first: on 0xc1 fixed_token sets no kind at all. */
+        return hdr && t->kind == MP_STR ? with_payload(p, n, 1, t) : hdr;
     }
     switch (b) {
     case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */

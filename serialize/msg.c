@@ -10,8 +10,11 @@
 #include "base/alloc.h"
 #include "base/error.h"
 
-/* Largest message a 32-bit frame length can carry, with room for headers. */
-#define MSG_SIZE_CEILING ((size_t)UINT32_MAX - 64)
+/*
+ * Largest max_size: 4 GiB - 64, so a message fits a 32-bit frame length
+ * with room for the frame header.
+ */
+#define MSG_SIZE_CEILING ((size_t)UINT32_MAX - 63)
 
 static ax_msg_limits limits = {
     AX_MSG_DEFAULT_MAX_SIZE,
@@ -35,12 +38,13 @@ ax_msg_limits_get(ax_msg_limits *out)
 int
 ax_msg_limits_set(const ax_msg_limits *lim)
 {
-    ax_msg_limits next = {
-        lim->max_size ? lim->max_size : AX_MSG_DEFAULT_MAX_SIZE,
-        lim->max_depth ? lim->max_depth : AX_MSG_DEFAULT_MAX_DEPTH,
-        lim->max_elements ? lim->max_elements : AX_MSG_DEFAULT_MAX_ELEMENTS,
-    };
+    ax_msg_limits next;
 
+    AX_REQUIRE(lim != NULL, "ax_msg_limits_set: lim is NULL");
+    next.max_size = lim->max_size ? lim->max_size : AX_MSG_DEFAULT_MAX_SIZE;
+    next.max_depth = lim->max_depth ? lim->max_depth : AX_MSG_DEFAULT_MAX_DEPTH;
+    next.max_elements =
+        lim->max_elements ? lim->max_elements : AX_MSG_DEFAULT_MAX_ELEMENTS;
     if (next.max_depth > AX_MSG_MAX_DEPTH_LIMIT) {
         return ax__fail(AX_EINVAL, "ax_msg_limits_set: max_depth %u > %u",
                         next.max_depth, AX_MSG_MAX_DEPTH_LIMIT);
@@ -78,12 +82,13 @@ ax__msg_reserve(ax_msg **mp, size_t extra)
     size_t need = m->len + extra;
     size_t cap;
 
-    if (need <= m->cap) {
-        return 0;
-    }
+    /* Checked before the capacity: the first buffer may exceed max_size. */
     if (need > limits.max_size || need < m->len) {
         return ax__fail(AX_EMSGSIZE, "message larger than max_size (%zu)",
                         limits.max_size);
+    }
+    if (need <= m->cap) {
+        return 0;
     }
     cap = m->cap * 2 > need ? m->cap * 2 : need;
     m = ax__realloc(m, sizeof(*m) + cap);

@@ -27,6 +27,7 @@ struct ax_msg {
 typedef struct mp_counts {
     size_t array_elems; /* array elements, all arrays together */
     size_t map_pairs;   /* key/value pairs, all maps together */
+    unsigned depth;     /* deepest nesting of arrays/maps (0: a scalar) */
 } mp_counts;
 
 /* The limits in force (never NULL). */

@@ -31,8 +31,9 @@ skip_separators(const char *f)
 static int
 bad_format(const mp_enc *e, const char *at, const char *why)
 {
-    return ax__fail(AX_EINVAL, "ax_msg_pack: bad format \"%s\" at offset %td: %s",
-                    e->fmt0, at - e->fmt0, why);
+    return ax__fail(AX_EINVAL,
+                    "ax_msg_pack: bad format \"%s\" at offset %td: %s", e->fmt0,
+                    at - e->fmt0, why);
 }
 
 int
@@ -43,8 +44,10 @@ ax__enc_put(mp_enc *e, const void *p, size_t n)
     if (rc < 0) {
         return rc;
     }
-    memcpy(e->m->data + e->m->len, p, n);
-    e->m->len += n;
+    if (n > 0) { /* p may be NULL for an empty 'S' or 'B' */
+        memcpy(e->m->data + e->m->len, p, n);
+        e->m->len += n;
+    }
     return 0;
 }
 
@@ -103,13 +106,28 @@ put_bytes(mp_enc *e, size_t (*put)(uint8_t *, uint32_t), const void *p,
     return rc < 0 ? rc : ax__enc_put(e, p, n);
 }
 
-/* 'x': one value that is already encoded; it must be exactly one value. */
+/*
+ * 'x': one value that is already encoded; it must be exactly one value, and
+ * its containers count against the limits like those of the format.
+ */
 static int
 put_raw(mp_enc *e, const void *p, size_t n)
 {
-    int rc = ax__mp_validate(p, n, ax__msg_limits(), NULL);
+    const ax_msg_limits *lim = ax__msg_limits();
+    mp_counts c;
+    int rc = ax__mp_validate(p, n, lim, &c);
 
-    return rc < 0 ? rc : ax__enc_put(e, p, n);
+    if (rc < 0) {
+        return rc;
+    }
+    if (e->depth + c.depth > lim->max_depth) {
+        return ax__fail(AX_EMSGSIZE, "ax_msg_pack: nesting over max_depth");
+    }
+    e->elements += c.array_elems + 2 * c.map_pairs;
+    if (e->elements > lim->max_elements) {
+        return ax__fail(AX_EMSGSIZE, "ax_msg_pack: over max_elements");
+    }
+    return ax__enc_put(e, p, n);
 }
 
 static int pack_one(mp_enc *e, const char **fp, va_list *ap);
@@ -130,7 +148,7 @@ pack_container(mp_enc *e, const char **fp, va_list *ap)
         return bad_format(e, open, "map with an odd number of items");
     }
     if (++e->depth > ax__msg_limits()->max_depth) {
-        return ax__fail(AX_EINVAL, "ax_msg_pack: nesting over max_depth");
+        return ax__fail(AX_EMSGSIZE, "ax_msg_pack: nesting over max_depth");
     }
     e->elements += (size_t)count;
     if (e->elements > ax__msg_limits()->max_elements) {

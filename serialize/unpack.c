@@ -1,10 +1,11 @@
 /*
  * serialize/unpack.c - read messages with format strings.
  *
- * The message is walked twice: a first pass checks every type and range
- * and stores nothing, a second pass stores. So a failed unpack changes
- * nothing the caller can see. Nothing is allocated; strings and binaries
- * are handed out as pointers into the message.
+ * The format is checked first, on its own. Then the message is walked
+ * twice: a first pass checks every type and range and stores nothing, a
+ * second pass stores. So a failed unpack changes nothing the caller can
+ * see. Nothing is allocated; strings and binaries are handed out as
+ * pointers into the message.
  */
 #include "serialize/msg_internal.h"
 
@@ -67,15 +68,19 @@ render_path(const struct dec *d, char *buf, size_t size)
     }
 }
 
-/* A message that does not match: AX_EPROTO or AX_ERANGE with a position. */
+/*
+ * A message that does not match: AX_EPROTO or AX_ERANGE with a position,
+ * in the form msg.h documents ("at $[1].size: expected ..."). The format
+ * comes last: the detail has a fixed size and a long format may be cut.
+ */
 static int
 mismatch(const struct dec *d, int err, const char *what)
 {
     char path[128];
 
     render_path(d, path, sizeof(path));
-    return ax__fail(err, "ax_msg_unpack: at %s (format \"%s\" offset %td): %s",
-                    path, d->fmt0, d->f - d->fmt0, what);
+    return ax__fail(err, "ax_msg_unpack: at %s: %s (format \"%s\" offset %td)",
+                    path, what, d->fmt0, d->f - d->fmt0);
 }
 
 static int
@@ -406,6 +411,77 @@ unpack_one(struct dec *d, const char **fp)
     }
 }
 
+/*
+ * Check the syntax of the value whose code starts at *fp and move *fp past
+ * it. The walk above stops at the first part of the message that does not
+ * match, so without this a malformed format would be reported as a
+ * mismatch (or not at all) depending on the message.
+ */
+static int
+check_value(struct dec *d, const char **fp)
+{
+    const char *f = skip_separators(*fp);
+    char close;
+    int rc = 0;
+
+    d->f = f;
+    if (*f != '[' && *f != '{') {
+        if (*f == '\0' || *f == ']' || *f == '}') {
+            return bad_format(d, "a value is missing");
+        }
+        if (strchr("nbdiufsSBpx_", *f) == NULL) {
+            return bad_format(d, "unknown code");
+        }
+        *fp = f + 1;
+        return 0;
+    }
+    close = *f == '[' ? ']' : '}';
+    for (f = skip_separators(f + 1); rc == 0 && *f != close;
+         f = skip_separators(f)) {
+        d->f = f;
+        if (*f == '\0' || *f == ']' || *f == '}') {
+            return bad_format(d, "unbalanced brackets");
+        }
+        if (close == ']' && *f == '*') {
+            f = skip_separators(f + 1);
+            if (*f != ']') {
+                return bad_format(d, "'*' must end an array");
+            }
+            break;
+        }
+        if (close == '}') {
+            if (*f != 's') {
+                return bad_format(d, "map keys in unpack must be 's'");
+            }
+            f++; /* the key; its value follows */
+        }
+        rc = check_value(d, &f);
+    }
+    *fp = f + 1;
+    return rc;
+}
+
+/* Check that fmt is exactly one well-formed value. */
+static int
+check_format(const char *fmt)
+{
+    struct dec d;
+    const char *f = fmt;
+    int rc;
+
+    memset(&d, 0, sizeof(d));
+    d.fmt0 = fmt;
+    rc = check_value(&d, &f);
+    f = skip_separators(f);
+    if (rc == 0 && *f != '\0') {
+        d.f = f;
+        return bad_format(&d, *f == ']' || *f == '}'
+                                  ? "unbalanced brackets"
+                                  : "more than one top-level value");
+    }
+    return rc;
+}
+
 static int
 unpack_pass(const ax_msg *m, const char *fmt, va_list ap, bool store)
 {
@@ -440,6 +516,10 @@ ax_msg_vunpack(const ax_msg *m, const char *fmt, va_list ap)
     int rc;
 
     AX_REQUIRE(m != NULL && fmt != NULL, "ax_msg_unpack: NULL argument");
+    rc = check_format(fmt);
+    if (rc < 0) {
+        return rc;
+    }
     rc = unpack_pass(m, fmt, ap, false);
     return rc < 0 ? rc : unpack_pass(m, fmt, ap, true);
 }

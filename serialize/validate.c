@@ -55,6 +55,9 @@ open_container(struct walk *w, const mp_tok *t)
     } else {
         w->counts->array_elems += t->len;
     }
+    if (w->depth + 1 > w->counts->depth) {
+        w->counts->depth = w->depth + 1;
+    }
     if (values > 0) {
         w->left[w->depth++] = values;
         w->pending += values;
@@ -102,7 +105,7 @@ ax__mp_validate(const uint8_t *p, size_t n, const ax_msg_limits *lim,
                 mp_counts *counts)
 {
     uint64_t levels[STACK_LEVELS];
-    mp_counts ignored = {0, 0};
+    mp_counts ignored = {0, 0, 0};
     struct walk w = {p, n, 0, 1, 0, levels, 0, lim, counts ? counts : &ignored};
     int rc;
 
@@ -115,6 +118,7 @@ ax__mp_validate(const uint8_t *p, size_t n, const ax_msg_limits *lim,
     }
     w.counts->array_elems = 0;
     w.counts->map_pairs = 0;
+    w.counts->depth = 0;
     if (lim->max_depth > STACK_LEVELS) {
         w.left = ax__alloc(lim->max_depth * sizeof(*w.left));
         if (w.left == NULL) {

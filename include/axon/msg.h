@@ -97,8 +97,11 @@ int ax_msg_limits_set(const ax_msg_limits *lim);
  * Returns 0 and stores the message in *out, or:
  *   AX_EINVAL   the format is malformed (unbalanced brackets, unknown code,
  *               a map with an odd number of items, not exactly one value at
- *               the top level); ax_error_detail() names the offset;
- *   AX_EMSGSIZE the encoding exceeds the max_size limit;
+ *               the top level); ax_error_detail() names the offset. Also a
+ *               NULL 's' string, or a NULL pointer with a nonzero length;
+ *   AX_EMSGSIZE the encoding exceeds a limit (max_size, max_depth or
+ *               max_elements, counting values embedded with 'x');
+ *   AX_EPROTO   an 'x' argument is not exactly one well-formed value;
  *   AX_ENOMEM   out of memory.
  * On failure *out is untouched.
  * Ownership: the caller owns *out; release it with ax_msg_free (or give it
@@ -212,9 +215,11 @@ msgpack_packer *ax_msg_writer_packer(ax_msg_writer *w);
 
 /*
  * ax_msg_writer_packf - append the values of a format string to w.
- * Returns 0, AX_EINVAL (malformed format), AX_EMSGSIZE or AX_ENOMEM. The
- * format may hold several values: they are appended one after the other
- * (e.g. the elements of an array begun with msgpack_pack_array).
+ * Returns 0, AX_EINVAL (malformed format), AX_EMSGSIZE, AX_EPROTO (a bad
+ * 'x' value) or AX_ENOMEM, as ax_msg_pack; after an error every later call
+ * returns it again and ax_msg_writer_finish reports it. The format may
+ * hold several values: they are appended one after the other (e.g. the
+ * elements of an array begun with msgpack_pack_array).
  */
 int ax_msg_writer_packf(ax_msg_writer *w, const char *fmt, ...);
 
