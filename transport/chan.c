@@ -25,6 +25,9 @@
 #define DEFAULT_READ_SIZE ((size_t)256 << 10)
 #define MIN_READ_SIZE ((size_t)64 << 10)
 #define MAX_FRAME_CEILING ((size_t)UINT32_MAX - AX_FRAME_HEADER)
+/* A pipe found full this many times is grown to GROWN_PIPE_SIZE. */
+#define GROW_AFTER_FULL 16
+#define GROWN_PIPE_SIZE (1 << 20)
 /* Owned bodies below this are copied: cheaper than a segment of their own */
 #define BORROW_MIN ((size_t)16 << 10)
 
@@ -73,6 +76,7 @@ stop_writing(ax_chan *ch)
 {
     ev_prepare_stop(ch->loop, &ch->flusher);
     ev_io_stop(ch->loop, &ch->wio);
+    ev_idle_stop(ch->loop, &ch->kick);
 }
 
 static void
@@ -105,34 +109,70 @@ fail_write(ax_chan *ch, int err)
     report(ch, err);
 }
 
+/* The kick runs once and stops: its only job was to be active. */
+static void
+on_kick(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    ev_idle_stop(loop, w);
+}
+
+/*
+ * Tell the owner that the queue drained. This may run in the loop's prepare
+ * phase, after which libev would block in poll even though the owner now
+ * has work (a waiting sender, frames sent from on_drain). An active idle
+ * watcher makes that poll return at once, so the next iteration runs.
+ */
 static void
 maybe_drain(ax_chan *ch)
 {
     if (ch->want_drain && ch->wq.queued <= ch->low) {
         ch->want_drain = false;
         if (ch->cbs.on_drain != NULL && !ch->closing) {
+            ev_idle_start(ch->loop, &ch->kick);
             ch->cbs.on_drain(ch, ch->ud);
         }
     }
 }
 
-/* Write what the fd takes; arm the write watcher if it is full. */
+/*
+ * A pipe that the reader cannot keep empty is grown once, so a stream
+ * moves with fewer wake-ups; small talk never pays for a big pipe (and a
+ * user's pipe pages are limited: /proc/sys/fs/pipe-user-pages-soft).
+ */
+static void
+note_full(ax_chan *ch)
+{
+    if (ch->grow_pipe && ++ch->fulls == GROW_AFTER_FULL) {
+        fcntl(ch->wfd, F_SETPIPE_SZ, GROWN_PIPE_SIZE); /* best effort */
+    }
+}
+
+/*
+ * Write what the fd takes. A short write means the fd is full: arm the
+ * write watcher rather than try again into an EAGAIN.
+ */
 static void
 flush_now(ax_chan *ch)
 {
-    long w = 1;
+    int full = 0;
+    long w;
 
-    while (ch->wq.queued > 0 && w > 0) {
-        w = ax__wq_write(&ch->wq, ch->wfd);
-        ch->st.bytes_out += w > 0 ? (uint64_t)w : 0;
-        ch->st.writes += w > 0;
+    while (ch->wq.queued > 0 && !full) {
+        w = ax__wq_write(&ch->wq, ch->wfd, &full);
+        if (w < 0 && !full) {
+            fail_write(ch, (int)w);
+            return;
+        }
+        if (w > 0) {
+            ch->st.bytes_out += (uint64_t)w;
+            ch->st.writes++;
+        }
     }
     ev_prepare_stop(ch->loop, &ch->flusher);
-    if (w == -EAGAIN || w == -EWOULDBLOCK) {
+    if (full) {
+        note_full(ch);
         ev_io_start(ch->loop, &ch->wio);
-    } else if (w < 0) {
-        fail_write(ch, (int)w);
-        return;
     } else {
         ev_io_stop(ch->loop, &ch->wio);
         if (ch->shutting) {
@@ -234,6 +274,7 @@ init_watchers(ax_chan *ch)
     ev_io_init(&ch->rio, on_readable, ch->rfd, EV_READ);
     ev_io_init(&ch->wio, on_writable, ch->wfd, EV_WRITE);
     ev_prepare_init(&ch->flusher, on_flush);
+    ev_idle_init(&ch->kick, on_kick);
     ch->rio.data = ch->wio.data = ch->flusher.data = ch;
     ev_io_start(ch->loop, &ch->rio);
 }
@@ -268,10 +309,11 @@ ax_chan_new(struct ev_loop *loop, int rfd, int wfd, const ax_chan_opts *opts,
         ax__free(ch);
         return ax__fail(rc, "ax_chan_new: fcntl: %s", ax_strerror(rc));
     }
-    if (o.pipe_size) {
+    if (o.pipe_size) { /* best effort: not a pipe, or over the limits */
         fcntl(rfd, F_SETPIPE_SZ, (int)o.pipe_size);
         fcntl(wfd, F_SETPIPE_SZ, (int)o.pipe_size);
     }
+    ch->grow_pipe = o.pipe_size == 0;
     ignore_sigpipe_once();
     ch->loop = loop;
     ch->rfd = rfd;
@@ -420,14 +462,19 @@ ax_chan_send_owned(ax_chan *ch, const ax_frame_hdr *hdr, const void *body,
 long
 ax_chan_flush(ax_chan *ch)
 {
+    long rc;
+
     AX_REQUIRE(ch != NULL && !ch->closing, "ax_chan_flush: no channel");
     if (ch->werr < 0) {
         return ch->werr;
     }
     ch->busy++;
     flush_now(ch);
+    /* Read the result before leave: a callback (on_error, on_drain) may
+     * have closed the channel, and leave then frees it. */
+    rc = ch->werr < 0 ? ch->werr : (long)ch->wq.queued;
     leave(ch);
-    return ch->werr < 0 ? ch->werr : (long)ch->wq.queued;
+    return rc;
 }
 
 int

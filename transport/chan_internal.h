@@ -18,6 +18,7 @@ struct ax_chan {
     ev_io rio;           /* persistent read watcher (stopped while paused) */
     ev_io wio;           /* write watcher, only while the fd is full */
     ev_prepare flusher;  /* flushes the queue before the loop blocks */
+    ev_idle kick;        /* one-shot: keeps the next poll from blocking */
     int rfd, wfd;        /* owned; equal for a socketpair; -1 once closed */
     ax_chan_cbs cbs;
     void *ud;
@@ -30,6 +31,8 @@ struct ax_chan {
     bool want_drain;     /* on_drain is owed when queued <= low */
     bool shutting;       /* close the write side once the queue is empty */
     bool closing;        /* ax_chan_close was called */
+    bool grow_pipe;      /* grow the pipe once it is often full */
+    unsigned fulls;      /* times the write fd was found full */
     int busy;            /* callbacks of this channel now running */
     ax_chan_stats st;
     ax_chan *next;       /* all channels of the process */

@@ -90,8 +90,9 @@ ax__reader_init(ax_reader *r, size_t cap, size_t max_frame)
     }
     r->cap = cap;
     r->max_frame = max_frame;
-    /* Any frame below direct_min fits the buffer with room to spare. */
-    r->direct_min = cap / 4 < 65536 ? cap / 4 : 65536;
+    /* Frames below direct_min are parsed in the buffer, where they always
+     * fit; larger bodies get a buffer of their own (no copy for a taker). */
+    r->direct_min = cap / 2;
     return 0;
 }
 
@@ -195,7 +196,9 @@ read_some(ax_reader *r, ax_read_fn rd, void *ctx, size_t *asked)
         dst = r->big + r->big_got;
         *asked = r->big_len - r->big_got;
     } else {
-        if (r->start > 0) { /* keep the partial frame at the front */
+        /* Move the partial frame to the front only when the room behind
+         * it runs short: a frame is at most cap / 2, so it then fits. */
+        if (r->start > 0 && r->cap - r->end < r->cap / 4) {
             memmove(r->buf, r->buf + r->start, r->end - r->start);
             r->end -= r->start;
             r->start = 0;

@@ -10,8 +10,10 @@
 #include "base/alloc.h"
 #include "base/error.h"
 
-/* Size of a standard copy chunk: many small frames per iovec. */
-#define CHUNK_SIZE ((size_t)64 * 1024)
+/* Size of a standard copy chunk: thousands of small frames, or a few
+ * 64 KiB ones, per iovec; reused as the spare, so steady streaming does not
+ * call malloc. */
+#define CHUNK_SIZE ((size_t)256 * 1024)
 /* iovecs per writev call. */
 #define MAX_IOV 64
 
@@ -154,11 +156,12 @@ consume(ax_wqueue *q, size_t n)
 }
 
 long
-ax__wq_write(ax_wqueue *q, int fd)
+ax__wq_write(ax_wqueue *q, int fd, int *full)
 {
     struct iovec iov[MAX_IOV];
     struct ax_wseg *s = q->head;
     size_t off = q->head_off;
+    size_t offered = 0;
     int n = 0;
     ssize_t w;
 
@@ -166,9 +169,11 @@ ax__wq_write(ax_wqueue *q, int fd)
         if (s->len > off) {
             iov[n].iov_base = (void *)(s->base + off);
             iov[n].iov_len = s->len - off;
+            offered += iov[n].iov_len;
             n++;
         }
     }
+    *full = 0;
     if (n == 0) {
         return 0;
     }
@@ -176,8 +181,10 @@ ax__wq_write(ax_wqueue *q, int fd)
         w = writev(fd, iov, n);
     } while (w < 0 && errno == EINTR);
     if (w < 0) {
+        *full = errno == EAGAIN || errno == EWOULDBLOCK;
         return -errno;
     }
+    *full = (size_t)w < offered;
     consume(q, (size_t)w);
     return (long)w;
 }

@@ -41,11 +41,13 @@ int ax__wq_copy_borrow(ax_wqueue *q, const void *hdr, size_t hlen,
                        void (*release)(void *ud, int status), void *ud);
 
 /*
- * ax__wq_write - write as much as fd takes with writev(2).
+ * ax__wq_write - write as much as fd takes with one writev(2).
+ * *full is set when the fd took less than was offered: it is full now, and
+ * trying again would only return EAGAIN.
  * Returns the bytes written (0 if the queue is empty), or -errno
  * (-EAGAIN when the fd is full).
  */
-long ax__wq_write(ax_wqueue *q, int fd);
+long ax__wq_write(ax_wqueue *q, int fd, int *full);
 
 /* ax__wq_drop - release every segment (borrowed ones get status). */
 void ax__wq_drop(ax_wqueue *q, int status);

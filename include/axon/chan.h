@@ -8,8 +8,11 @@
  * and opaque body bytes. docs/wire.md describes the bytes exactly.
  *
  * Writing: frames are queued and written in batches with writev(2), many
- * frames per system call, just before the loop would block (and when the fd
- * becomes writable again after a partial write). Queued bytes are bounded:
+ * frames per system call, by an ev_prepare watcher just before the loop
+ * would block (and by an ev_io watcher when the fd becomes writable again
+ * after a partial write). Frames sent from another prepare watcher that
+ * runs after the channel's may wait for the next loop iteration: call
+ * ax_chan_flush after such sends. Queued bytes are bounded:
  * above the high watermark a send is refused with AX_EAGAIN, and on_drain
  * says when the queue fell to the low watermark. So queued bytes never
  * exceed the high watermark plus one frame.
@@ -79,7 +82,10 @@ typedef struct ax_chan_opts {
     size_t high_water; /* queued bytes at which sends are refused; 0: 1 MiB */
     size_t low_water;  /* queued bytes at which on_drain fires; 0: high/4 */
     size_t read_size;  /* read buffer bytes; 0: 256 KiB; at least 64 KiB */
-    size_t pipe_size;  /* F_SETPIPE_SZ for pipe fds; 0: leave as is */
+    size_t pipe_size;  /* F_SETPIPE_SZ for pipe fds at creation; 0: start
+                          at the system default and grow the write pipe to
+                          1 MiB once it was found full 16 times (a stream);
+                          failures are ignored (not a pipe, over limits) */
 } ax_chan_opts;
 
 typedef struct ax_chan_cbs {
@@ -113,8 +119,9 @@ typedef struct ax_chan_stats {
  *
  * rfd and wfd may be the same fd (a socketpair end). The read watcher is
  * started at once; frames are delivered while the loop runs.
- * Returns 0, or AX_EINVAL (bad fd, opts out of range), AX_ENOMEM. On
- * failure the fds are not closed and keep their flags.
+ * Returns 0, or AX_EBADF (rfd or wfd is not an open fd), AX_EINVAL (opts
+ * out of range), AX_ENOMEM. On failure the fds are not closed and keep
+ * their flags.
  * Ownership: on success the channel owns rfd and wfd. cbs is copied; ud is
  * passed back to every callback.
  * Context: any code that runs loop's thread.
@@ -170,6 +177,8 @@ int ax_chan_send_urgent(ax_chan *ch, const ax_frame_hdr *hdr,
 /*
  * ax_chan_flush - write what is queued now, without waiting.
  * Returns the bytes still queued (>= 0), or the write error.
+ * Context: may call on_drain or on_error; if one of them closes the
+ * channel, ch is gone when this returns (the result is still valid).
  */
 long ax_chan_flush(ax_chan *ch);
 

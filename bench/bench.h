@@ -1,0 +1,41 @@
+/*
+ * bench/bench.h - the workload registry of axon-bench.
+ *
+ * A workload measures one number per run (a rate or a time). Where a raw
+ * floor applies (the same job done with plain system calls), the floor is
+ * measured in the same run, interleaved with the workload, so the ratio
+ * compares like with like on a shared, noisy machine.
+ */
+#ifndef AXON_BENCH_H
+#define AXON_BENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct bench_workload {
+    const char *name;
+    const char *unit;        /* "us", "msg/s", "MB/s", "ms", "bytes", "x" */
+    const char *what;        /* one line: what a run measures */
+    /* One run of the workload: returns the measured value, < 0 on error. */
+    double (*run)(void);
+    /* One run of the raw floor, or NULL if none applies. */
+    double (*floor)(void);
+} bench_workload;
+
+/* Workload tables, each ended by an entry with name NULL. */
+extern const bench_workload bench_chan_workloads[];
+
+/* bench_scale - 1.0 normally; smaller with --quick (counts shrink). */
+double bench_scale(void);
+
+/* bench_count - n scaled by bench_scale(), at least 1. */
+uint64_t bench_count(uint64_t n);
+
+/* bench_now - CLOCK_MONOTONIC in seconds. */
+double bench_now(void);
+
+/* bench_die - print a sentence and exit(2): a workload cannot go on. */
+_Noreturn void bench_die(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+#endif /* AXON_BENCH_H */
