@@ -42,6 +42,7 @@ static const struct code_text texts[] = {
     {AX_ETIMEDOUT, "timed out"},
     {AX_EALREADY, "already in progress"},
     {AX_ECANCELED, "canceled"},
+    {AX_EDEADLK, "deadlock: every actor waits for something that cannot come"},
     {AX_EOF, "end of stream"},
     {AX_ETRUNCATED, "end of stream in the middle of a frame"},
 };

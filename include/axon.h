@@ -7,6 +7,7 @@
  *   <axon/pid.h>    ax_pid, the address of an actor
  *   <axon/msg.h>    ax_msg, one msgpack value built/read by format strings
  *   <axon/chan.h>   ax_chan, framed nonblocking channels over fds on libev
+ *   <axon/actor.h>  actors: spawn, send, receive, call, links, monitors
  */
 #ifndef AXON_H
 #define AXON_H
@@ -20,5 +21,6 @@
 #include <axon/pid.h>
 #include <axon/msg.h>
 #include <axon/chan.h>
+#include <axon/actor.h>
 
 #endif /* AXON_H */

@@ -68,6 +68,7 @@ ax__msg_new(size_t cap)
     m->next = NULL;
     m->from = AX_PID_NONE;
     m->ref = 0;
+    m->kind = 0;
     m->data = m->inline_data;
     m->len = 0;
     m->cap = cap;
@@ -197,4 +198,27 @@ ax_msg_sender(const ax_msg *m)
 {
     AX_REQUIRE(m != NULL, "ax_msg_sender: message is NULL");
     return m->from;
+}
+
+bool
+ax__msg_has_tag(const ax_msg *m, const char *tag, size_t taglen)
+{
+    mp_tok t;
+    size_t used = mp_next(m->data, m->len, &t);
+
+    if (used == 0 || t.kind != MP_ARRAY || t.len == 0) {
+        return false;
+    }
+    if (mp_next(m->data + used, m->len - used, &t) == 0) {
+        return false;
+    }
+    return t.kind == MP_STR && t.len == taglen &&
+           memcmp(t.ptr, tag, taglen) == 0;
+}
+
+bool
+ax_msg_has_tag(const ax_msg *m, const char *tag)
+{
+    AX_REQUIRE(m != NULL && tag != NULL, "ax_msg_has_tag: NULL argument");
+    return ax__msg_has_tag(m, tag, strlen(tag));
 }

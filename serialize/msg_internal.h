@@ -16,6 +16,7 @@ struct ax_msg {
                             (mailbox, write queue); owned by that queue */
     ax_pid from;         /* sender, set by whoever sends the message */
     uint64_t ref;        /* the runtime's: request reference of a call */
+    uint8_t kind;        /* the runtime's: plain, call request, reply */
     uint8_t *data;       /* encoded value: inline_data or an adopted buffer */
     size_t len;          /* bytes used at data */
     size_t cap;          /* bytes of inline_data; 0 when data is adopted */
@@ -46,6 +47,9 @@ int ax__mp_validate(const uint8_t *p, size_t n, const ax_msg_limits *lim,
  * or 0 if it is not complete.
  */
 size_t ax__mp_skip(const uint8_t *p, size_t n);
+
+/* ax__msg_has_tag - ax_msg_has_tag with the tag's length known. */
+bool ax__msg_has_tag(const ax_msg *m, const char *tag, size_t taglen);
 
 /* ax__msg_new - a message with room for cap inline bytes, len 0. */
 ax_msg *ax__msg_new(size_t cap);

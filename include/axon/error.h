@@ -39,6 +39,7 @@ extern "C" {
 #define AX_ETIMEDOUT (-ETIMEDOUT)
 #define AX_EALREADY (-EALREADY)
 #define AX_ECANCELED (-ECANCELED)
+#define AX_EDEADLK (-EDEADLK)
 
 /* The peer closed its end at a frame boundary: a clean end of stream. */
 #define AX_EOF (-4095)

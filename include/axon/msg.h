@@ -40,6 +40,7 @@
 #define AXON_MSG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -127,6 +128,13 @@ int ax_msg_vpack(ax_msg **out, const char *fmt, va_list ap);
  */
 int ax_msg_unpack(const ax_msg *m, const char *fmt, ...);
 int ax_msg_vunpack(const ax_msg *m, const char *fmt, va_list ap);
+
+/*
+ * ax_msg_has_tag - whether m is an array whose first element is the string
+ * tag (the convention for telling messages apart: ["ping", ...]).
+ * Context: anywhere.
+ */
+bool ax_msg_has_tag(const ax_msg *m, const char *tag);
 
 /*
  * ax_msg_from_bytes - make a message from one encoded msgpack value (a

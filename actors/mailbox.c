@@ -1,0 +1,358 @@
+/*
+ * actors/mailbox.c - send, receive, selective receive, call and reply.
+ *
+ * A local send moves the message (no copy: the sender gave it up) onto the
+ * receiver's mailbox list and, if the receiver waits for it, hands it over
+ * directly and makes the receiver runnable. No system call, no watcher.
+ *
+ * A mailbox with a capacity makes senders wait in a FIFO of their own; a
+ * sender has at most one message waiting, so per-sender order holds. Exit
+ * and down messages and call replies use ax__deliver, which never waits.
+ */
+#include "actors/rt.h"
+
+#include "base/alloc.h"
+#include "base/error.h"
+
+static ax_rt *const rt = &ax__rt;
+
+bool
+ax__wants(const ax_actor *a, const ax_msg *m)
+{
+    const want *w = &a->want;
+
+    switch (w->kind) {
+    case WANT_ANY:
+        return m->kind != MSG_REPLY;
+    case WANT_TAG:
+        return m->kind != MSG_REPLY && ax__msg_has_tag(m, w->tag, w->taglen);
+    case WANT_PRED:
+        return m->kind != MSG_REPLY && w->pred(m, w->ud);
+    case WANT_REPLY:
+        return m->kind == MSG_REPLY && m->ref == w->ref;
+    default: { /* WANT_DOWN */
+        uint64_t ref;
+
+        return m->kind == MSG_PLAIN && ax__msg_has_tag(m, "DOWN", 4) &&
+               ax_down_msg_parse(m, &ref, NULL, NULL) == 0 && ref == w->ref;
+    }
+    }
+}
+
+static void
+append(ax_actor *a, ax_msg *m)
+{
+    m->next = NULL;
+    if (a->mb_tail != NULL) {
+        a->mb_tail->next = m;
+    } else {
+        a->mb_head = m;
+    }
+    a->mb_tail = m;
+    if (++a->mb_count > a->st.mailbox_peak) {
+        a->st.mailbox_peak = a->mb_count;
+    }
+}
+
+void
+ax__deliver(ax_actor *a, ax_msg *m)
+{
+    if (m->kind == MSG_REPLY && m->ref != a->call_ref) {
+        rt->st.stale_replies++; /* its call timed out: never a later answer */
+        ax_msg_free(m);
+        return;
+    }
+    if (a->state == A_WAITING && a->wait == W_RECV && ax__wants(a, m)) {
+        a->taken = m;
+        a->st.received++;
+        ax__wake(a);
+        return;
+    }
+    append(a, m);
+}
+
+/* Room was made in a's mailbox: let waiting senders in, oldest first. */
+static void
+admit_senders(ax_actor *a)
+{
+    ax_actor *s;
+
+    while ((s = a->senders) != NULL &&
+           (a->mb_cap == 0 || a->mb_count < a->mb_cap)) {
+        a->senders = s->send_next;
+        if (a->senders == NULL) {
+            a->senders_tail = NULL;
+        }
+        s->send_next = NULL;
+        s->send_target = NULL;
+        ax__deliver(a, s->send_msg);
+        s->send_msg = NULL;
+        ax__wake(s);
+    }
+}
+
+/* Take the oldest message a wants out of its mailbox, or NULL. */
+static ax_msg *
+take(ax_actor *a)
+{
+    ax_msg **pp = &a->mb_head;
+    ax_msg *prev = NULL;
+
+    for (ax_msg *m = a->mb_head; m != NULL; prev = m, m = m->next) {
+        if (ax__wants(a, m)) {
+            *pp = m->next;
+            if (a->mb_tail == m) {
+                a->mb_tail = prev;
+            }
+            m->next = NULL;
+            a->mb_count--;
+            a->st.received++;
+            admit_senders(a);
+            return m;
+        }
+        pp = &m->next;
+    }
+    return NULL;
+}
+
+/* The running actor waits for room in b's full mailbox. */
+static void
+wait_for_room(ax_actor *a, ax_actor *b, ax_msg *m)
+{
+    a->send_msg = m;
+    a->send_target = b;
+    a->send_next = NULL;
+    if (b->senders_tail != NULL) {
+        b->senders_tail->send_next = a;
+    } else {
+        b->senders = a;
+    }
+    b->senders_tail = a;
+    ax__park(a, W_SEND, AX_FOREVER);
+}
+
+static int
+send_to(ax_pid to, ax_msg *m, bool checked)
+{
+    ax_actor *self = rt->current;
+    ax_actor *b;
+
+    AX_REQUIRE(ax__rt_up, "ax_send before ax_init");
+    if (m == NULL) {
+        return ax__fail(AX_EINVAL, "ax_send: message is NULL");
+    }
+    b = ax__lookup(to);
+    if (b == NULL || b->dying) {
+        if (checked) {
+            return ax__fail(AX_ESRCH, "ax_send_checked: no such actor");
+        }
+        rt->st.dead_letters++;
+        ax_msg_free(m);
+        return 0;
+    }
+    m->from = self ? ax__pid_of(self) : AX_PID_NONE;
+    if (self != NULL) {
+        self->st.sent++;
+    }
+    if (b->mb_cap != 0 && b->mb_count >= b->mb_cap && b != self &&
+        !(b->state == A_WAITING && b->wait == W_RECV && ax__wants(b, m))) {
+        if (self == NULL) {
+            return ax__fail(AX_EAGAIN, "ax_send: mailbox full");
+        }
+        wait_for_room(self, b, m);
+        return 0;
+    }
+    ax__deliver(b, m);
+    return 0;
+}
+
+int
+ax_send(ax_pid to, ax_msg *m)
+{
+    return send_to(to, m, false);
+}
+
+int
+ax_send_checked(ax_pid to, ax_msg *m)
+{
+    return send_to(to, m, true);
+}
+
+int
+ax_sendf(ax_pid to, const char *fmt, ...)
+{
+    ax_msg *m;
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = ax_msg_vpack(&m, fmt, ap);
+    va_end(ap);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = ax_send(to, m);
+    if (rc < 0) {
+        ax_msg_free(m);
+    }
+    return rc;
+}
+
+/* Receive what a->want describes. */
+static int
+recv_want(ax_actor *a, ax_msg **out, int timeout_ms)
+{
+    ax_msg *m = take(a);
+
+    if (m == NULL && timeout_ms != 0) {
+        ax__park(a, W_RECV, timeout_ms);
+        m = a->taken;
+        a->taken = NULL;
+    }
+    if (m == NULL) {
+        return AX_ETIMEDOUT;
+    }
+    *out = m;
+    return 0;
+}
+
+int
+ax_recv(ax_msg **out, int timeout_ms)
+{
+    ax_actor *a = ax__self_actor("ax_recv");
+
+    AX_REQUIRE(out != NULL, "ax_recv: out is NULL");
+    a->want = (want){WANT_ANY, NULL, 0, NULL, NULL, 0};
+    return recv_want(a, out, timeout_ms);
+}
+
+int
+ax_recv_match(const char *tag, ax_msg **out, int timeout_ms)
+{
+    ax_actor *a = ax__self_actor("ax_recv_match");
+
+    AX_REQUIRE(tag != NULL && out != NULL, "ax_recv_match: NULL argument");
+    a->want = (want){WANT_TAG, tag, strlen(tag), NULL, NULL, 0};
+    return recv_want(a, out, timeout_ms);
+}
+
+int
+ax_recv_if(bool (*match)(const ax_msg *m, void *ud), void *ud, ax_msg **out,
+           int timeout_ms)
+{
+    ax_actor *a = ax__self_actor("ax_recv_if");
+
+    AX_REQUIRE(match != NULL && out != NULL, "ax_recv_if: NULL argument");
+    a->want = (want){WANT_PRED, NULL, 0, match, ud, 0};
+    return recv_want(a, out, timeout_ms);
+}
+
+/* ax_wait's receive of the DOWN of monitor ref. */
+int
+ax__recv_down(ax_actor *a, uint64_t ref, ax_msg **out, int timeout_ms)
+{
+    a->want = (want){WANT_DOWN, NULL, 0, NULL, NULL, ref};
+    return recv_want(a, out, timeout_ms);
+}
+
+int
+ax_call(ax_pid to, ax_msg *req, ax_msg **reply, int timeout_ms)
+{
+    ax_actor *a = ax__self_actor("ax_call");
+    ax_actor *b = ax__lookup(to);
+    uint64_t ref = ax__new_ref();
+    int rc;
+
+    AX_REQUIRE(req != NULL && reply != NULL, "ax_call: NULL argument");
+    if (b == NULL || b->dying) {
+        return ax__fail(AX_ESRCH, "ax_call: no such actor");
+    }
+    if (ax__call_monitor(a, b, ref) < 0) {
+        return AX_ENOMEM;
+    }
+    req->kind = MSG_CALL;
+    req->ref = ref;
+    a->call_ref = ref;
+    a->callee_died = false;
+    send_to(to, req, false);
+    a->want = (want){WANT_REPLY, NULL, 0, NULL, NULL, ref};
+    rc = a->callee_died ? AX_ESRCH : recv_want(a, reply, timeout_ms);
+    if (rc == AX_ETIMEDOUT && a->callee_died) {
+        rc = ax__fail(AX_ESRCH, "ax_call: the callee died");
+    }
+    a->call_ref = 0;
+    ax__call_unmonitor(a, to, ref);
+    return rc;
+}
+
+int
+ax_reply(const ax_msg *req, ax_msg *reply)
+{
+    ax_actor *b;
+
+    AX_REQUIRE(ax__rt_up && req != NULL && reply != NULL,
+               "ax_reply: NULL argument");
+    if (req->kind != MSG_CALL) {
+        return ax__fail(AX_EINVAL, "ax_reply: not a call's request");
+    }
+    reply->kind = MSG_REPLY;
+    reply->ref = req->ref;
+    reply->from = ax_self();
+    b = ax__lookup(req->from);
+    if (b == NULL || b->dying) {
+        rt->st.dead_letters++;
+        ax_msg_free(reply);
+        return 0;
+    }
+    ax__deliver(b, reply);
+    return 0;
+}
+
+bool
+ax_msg_is_call(const ax_msg *m)
+{
+    return m != NULL && m->kind == MSG_CALL;
+}
+
+/*
+ * a is dying: drop its mailbox, let its blocked senders go (their messages
+ * are dead letters), and withdraw its own waiting send, if any.
+ */
+void
+ax__mailbox_release(ax_actor *a)
+{
+    ax_msg *m;
+    ax_actor *s;
+
+    while ((m = a->mb_head) != NULL) {
+        a->mb_head = m->next;
+        ax_msg_free(m);
+    }
+    a->mb_tail = NULL;
+    a->mb_count = 0;
+    ax_msg_free(a->taken);
+    a->taken = NULL;
+    while ((s = a->senders) != NULL) {
+        a->senders = s->send_next;
+        s->send_next = NULL;
+        s->send_target = NULL;
+        rt->st.dead_letters++;
+        ax_msg_free(s->send_msg);
+        s->send_msg = NULL;
+        ax__wake(s);
+    }
+    a->senders_tail = NULL;
+    if (a->send_target != NULL) {
+        ax_actor *t = a->send_target, **pp = &t->senders, *prev = NULL;
+
+        for (; *pp != a; prev = *pp, pp = &(*pp)->send_next) {
+        }
+        *pp = a->send_next;
+        if (t->senders_tail == a) {
+            t->senders_tail = prev;
+        }
+        ax_msg_free(a->send_msg);
+        a->send_msg = NULL;
+        a->send_target = NULL;
+    }
+}

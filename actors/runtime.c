@@ -1,0 +1,271 @@
+/*
+ * actors/runtime.c - the runtime: init, run, the scheduler, park and wake.
+ *
+ * The scheduler is an ev_prepare watcher at top priority: just before the
+ * loop would block, it runs every runnable actor (up to a budget), then the
+ * channels' prepare watchers flush what the actors sent. An actor made
+ * runnable while no scheduler turn is coming before the next poll (from
+ * another prepare watcher, say) starts the `kick` idle watcher, whose only
+ * effect is that the poll does not block; the scheduler stops it.
+ */
+#include "actors/rt.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/error.h"
+
+#define DEFAULT_BUDGET 1024
+
+ax_rt ax__rt;
+bool ax__rt_up;
+
+static ax_rt *const rt = &ax__rt;
+
+ax_actor *
+ax__self_actor(const char *fn)
+{
+    AX_REQUIRE(ax__rt_up && rt->current != NULL,
+               "%s called outside an actor", fn);
+    return rt->current;
+}
+
+ax_pid
+ax_self(void)
+{
+    return ax__rt_up && rt->current ? ax__pid_of(rt->current) : AX_PID_NONE;
+}
+
+/* --- run queue ---------------------------------------------------------- */
+
+static bool
+rq_empty(void)
+{
+    return rt->rq.rq_next == &rt->rq;
+}
+
+static ax_actor *
+rq_pop(void)
+{
+    ax_actor *a = rt->rq.rq_next;
+
+    if (a == &rt->rq) {
+        return NULL;
+    }
+    rt->rq.rq_next = a->rq_next;
+    a->rq_next->rq_prev = &rt->rq;
+    a->rq_next = a->rq_prev = NULL;
+    return a;
+}
+
+void
+ax__rq_remove(ax_actor *a)
+{
+    if (a->rq_next != NULL) {
+        a->rq_prev->rq_next = a->rq_next;
+        a->rq_next->rq_prev = a->rq_prev;
+        a->rq_next = a->rq_prev = NULL;
+    }
+}
+
+void
+ax__make_runnable(ax_actor *a)
+{
+    bool was_empty = rq_empty();
+
+    a->state = A_RUNNABLE;
+    a->rq_prev = rt->rq.rq_prev;
+    a->rq_next = &rt->rq;
+    rt->rq.rq_prev->rq_next = a;
+    rt->rq.rq_prev = a;
+    if (was_empty && rt->current == NULL) {
+        ev_idle_start(rt->loop, &rt->kick);
+    }
+}
+
+/* --- park and wake ------------------------------------------------------ */
+
+void
+ax__park(ax_actor *a, wait_kind w, int timeout_ms)
+{
+    a->state = A_WAITING;
+    a->wait = w;
+    a->timed_out = false;
+    if (timeout_ms >= 0) {
+        ev_timer_set(&a->timer, (double)timeout_ms / 1000.0, 0.);
+        ev_timer_start(rt->loop, &a->timer);
+    }
+    ax__ctx_switch(&a->ctx, &rt->sched_ctx);
+}
+
+void
+ax__wake(ax_actor *a)
+{
+    if (a->state != A_WAITING) {
+        return;
+    }
+    ev_timer_stop(rt->loop, &a->timer);
+    ev_io_stop(rt->loop, &a->io);
+    a->wait = W_NONE;
+    ax__make_runnable(a);
+}
+
+void
+ax_yield(void)
+{
+    ax_actor *a = ax__self_actor("ax_yield");
+
+    ax__make_runnable(a);
+    ax__ctx_switch(&a->ctx, &rt->sched_ctx);
+}
+
+/* --- the scheduler ------------------------------------------------------- */
+
+static void
+run_actor(ax_actor *a)
+{
+    rt->current = a;
+    a->state = A_RUNNING;
+    a->st.switches++;
+    rt->st.switches++;
+    ax__ctx_switch(&rt->sched_ctx, &a->ctx);
+    rt->current = NULL;
+    if (a->state == A_DEAD) {
+        ax__reap(a);
+    }
+}
+
+static void
+on_sched(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    int budget = rt->budget;
+    ax_actor *a;
+
+    (void)w;
+    (void)revents;
+    while (budget-- > 0 && (a = rq_pop()) != NULL) {
+        run_actor(a);
+    }
+    if (rq_empty()) {
+        ev_idle_stop(loop, &rt->kick);
+    } else {
+        ev_idle_start(loop, &rt->kick); /* I/O gets a turn, then more */
+    }
+    if (rt->in_run && (rt->stop || rt->st.actors == 0)) {
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+static void
+on_kick(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    ev_idle_stop(loop, w);
+}
+
+/* --- init, run, fini ------------------------------------------------------ */
+
+/* A node id no other process of this system will pick: random, never 0. */
+static uint64_t
+new_node_id(void)
+{
+    uint64_t id = 0;
+    struct timespec ts;
+
+    if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != sizeof(id)) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        id = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^
+             (uint64_t)getpid() << 32 ^ (uint64_t)ts.tv_sec;
+    }
+    return id ? id : 1;
+}
+
+int
+ax_init(const ax_runtime_opts *opts)
+{
+    if (ax__rt_up) {
+        return ax__fail(AX_EALREADY, "ax_init: the runtime is running");
+    }
+    if (opts != NULL && opts->run_budget < 0) {
+        return ax__fail(AX_EINVAL, "ax_init: negative run_budget");
+    }
+    memset(rt, 0, sizeof(*rt));
+    rt->loop = ev_default_loop(0);
+    if (rt->loop == NULL) {
+        return ax__fail(AX_ENOMEM, "ax_init: no libev default loop");
+    }
+    rt->node = new_node_id();
+    rt->budget = opts && opts->run_budget ? opts->run_budget : DEFAULT_BUDGET;
+    rt->rq.rq_next = rt->rq.rq_prev = &rt->rq;
+    ax__ctx_init_current(&rt->sched_ctx);
+    ev_prepare_init(&rt->sched, on_sched);
+    ev_set_priority(&rt->sched, EV_MAXPRI);
+    ev_prepare_start(rt->loop, &rt->sched);
+    ev_unref(rt->loop); /* actors, not the scheduler, keep the loop alive */
+    ev_idle_init(&rt->kick, on_kick);
+    ev_set_priority(&rt->kick, EV_MAXPRI);
+    ax__rt_up = true;
+    return 0;
+}
+
+int
+ax_run(void)
+{
+    AX_REQUIRE(ax__rt_up && rt->current == NULL,
+               "ax_run: needs ax_init, and not from inside an actor");
+    rt->in_run = true;
+    rt->stop = false;
+    while (!rt->stop && rt->st.actors > 0) {
+        ev_run(rt->loop, 0);
+        if (!rt->stop && rt->st.actors > 0 && rq_empty()) {
+            rt->in_run = false;
+            return ax__fail(AX_EDEADLK,
+                            "ax_run: %zu actors wait and nothing can wake "
+                            "them (no timer, fd or channel is active)",
+                            rt->st.actors);
+        }
+    }
+    rt->in_run = false;
+    return 0;
+}
+
+void
+ax_stop(void)
+{
+    if (ax__rt_up) {
+        rt->stop = true;
+        ev_break(rt->loop, EVBREAK_ALL);
+    }
+}
+
+void
+ax_fini(void)
+{
+    if (!ax__rt_up) {
+        return;
+    }
+    AX_REQUIRE(rt->current == NULL, "ax_fini called from inside an actor");
+    ax__table_fini();
+    ax__names_fini();
+    ev_idle_stop(rt->loop, &rt->kick);
+    ev_ref(rt->loop);
+    ev_prepare_stop(rt->loop, &rt->sched);
+    ax__rt_up = false;
+}
+
+void
+ax_runtime_stats_get(ax_runtime_stats *out)
+{
+    AX_REQUIRE(out != NULL, "ax_runtime_stats_get: out is NULL");
+    *out = ax__rt_up ? rt->st : (ax_runtime_stats){0, 0, 0, 0, 0};
+}
+
+uint64_t
+ax__new_ref(void)
+{
+    return ++rt->next_ref;
+}

@@ -1,0 +1,362 @@
+/*
+ * axon/actor.h - actors: spawn, send, receive, call, links, monitors.
+ *
+ * An actor is a function with a private mailbox and an address (ax_pid).
+ * It runs as a coroutine on the runtime's libev loop, cooperatively: it
+ * runs until it waits (receive, sleep, call, fd, a full mailbox) or yields.
+ * Every call here that may wait is marked "Context: actor, may yield".
+ *
+ * Messages are sent by ownership: ax_send takes the message on success,
+ * and the receiver owns what ax_recv gives it. Between one sender and one
+ * receiver, messages arrive in send order.
+ *
+ * Exit reasons: an actor ends normally (its function returns 0, or
+ * ax_exit(0)), with an error code (it returns or ax_exit()s non-zero), or
+ * killed (ax_kill). Monitors get a "DOWN" message, links propagate abnormal
+ * exits (see ax_link).
+ */
+#ifndef AXON_ACTOR_H
+#define AXON_ACTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <axon/msg.h>
+#include <axon/pid.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Wait without a time limit. */
+#define AX_FOREVER (-1)
+
+/* An actor's function. Its return value is the exit code: 0 is normal. */
+typedef int (*ax_actor_fn)(void *arg);
+
+/* Where an actor runs. */
+typedef enum ax_placement {
+    AX_PLACE_DEFAULT = 0, /* as configured (AXON_PLACE), else coroutine */
+    AX_PLACE_COROUTINE,   /* a coroutine in the spawner's process */
+    AX_PLACE_PROCESS,     /* the first actor of a new forked process */
+} ax_placement;
+
+typedef struct ax_spawn_opts {
+    ax_placement placement;
+    size_t stack_size;       /* usable bytes; 0: 64 KiB; rounded to pages */
+    const char *name;        /* register the new actor under this name */
+    bool link;               /* link the spawner and the new actor */
+    bool monitor;            /* the spawner monitors the new actor; its
+                                reference is in *monitor_ref if not NULL */
+    uint64_t *monitor_ref;
+    size_t mailbox_capacity; /* 0: unbounded; else senders wait when full */
+} ax_spawn_opts;
+
+/* How an actor ended. */
+typedef enum ax_exit_kind {
+    AX_EXIT_NORMAL = 0, /* returned 0 or ax_exit(0) */
+    AX_EXIT_ERROR,      /* returned or ax_exit()ed a non-zero code */
+    AX_EXIT_KILLED,     /* ax_kill, or an abnormal exit of a linked actor */
+    AX_EXIT_SIGNAL,     /* a process actor's process died by a signal */
+    AX_EXIT_NOPROC,     /* there was no such actor (monitor, link, wait) */
+} ax_exit_kind;
+
+typedef struct ax_exit_info {
+    ax_exit_kind kind;
+    int code;         /* ERROR/KILLED: the code; NORMAL: 0 */
+    int signal;       /* SIGNAL: the signal number */
+    bool core_dumped; /* SIGNAL: whether a core was dumped */
+} ax_exit_info;
+
+/* Options of the runtime; zero fields mean the default. */
+typedef struct ax_runtime_opts {
+    int run_budget; /* actor switches per loop iteration before I/O gets a
+                       turn; 0: 1024 */
+} ax_runtime_opts;
+
+/* Counters of one actor (ax_stats). */
+typedef struct ax_actor_stats {
+    size_t mailbox;       /* messages waiting now */
+    size_t mailbox_peak;  /* most messages ever waiting */
+    uint64_t received;    /* messages taken out of the mailbox */
+    uint64_t sent;        /* messages sent */
+    uint64_t switches;    /* times it was resumed */
+} ax_actor_stats;
+
+/* Counters of the runtime (ax_runtime_stats_get). */
+typedef struct ax_runtime_stats {
+    size_t actors;          /* live actors */
+    uint64_t spawned;       /* actors spawned so far */
+    uint64_t dead_letters;  /* messages to actors that were dead */
+    uint64_t stale_replies; /* call replies that came after their timeout */
+    uint64_t switches;      /* context switches into actors */
+} ax_runtime_stats;
+
+/* --- the runtime ------------------------------------------------------ */
+
+/*
+ * ax_init - create this process's runtime on libev's default loop.
+ *
+ * An application that already runs libev can call ax_init and keep running
+ * the default loop itself (ev_run): actors run from a prepare watcher of
+ * that loop. Or call ax_run.
+ * Returns 0, AX_EALREADY (already initialised), AX_EINVAL, AX_ENOMEM.
+ * Context: outside actors.
+ */
+int ax_init(const ax_runtime_opts *opts);
+
+/*
+ * ax_run - run the loop until no actor is left or ax_stop is called.
+ *
+ * Returns 0, or AX_EDEADLK when actors are left that all wait for
+ * something that can never happen (no timer, fd or channel could wake
+ * them; ax_error_detail() says how many).
+ * Context: outside actors, after ax_init.
+ */
+int ax_run(void);
+
+/* ax_stop - make ax_run return after the current loop iteration. */
+void ax_stop(void);
+
+/*
+ * ax_fini - kill every actor left (reason AX_EXIT_KILLED, code
+ * AX_KILL_SHUTDOWN), release everything, and leave the default loop as it
+ * was before ax_init. Safe to call without ax_init.
+ * Context: outside actors.
+ */
+void ax_fini(void);
+
+/* Reason code of actors killed by ax_fini. */
+#define AX_KILL_SHUTDOWN (-1000)
+
+/* ax_runtime_stats_get - a snapshot of the runtime's counters. */
+void ax_runtime_stats_get(ax_runtime_stats *out);
+
+/* --- actors ------------------------------------------------------------ */
+
+/*
+ * ax_spawn - start fn(arg) as a new actor.
+ *
+ * The new actor does not run before the caller waits or yields. opts may
+ * be NULL for the defaults. With opts->name, the actor is registered under
+ * that name (AX_EEXIST if the name is taken: nothing is spawned).
+ * Returns 0 and the address in *out (may be NULL), or AX_EINVAL, AX_EEXIST,
+ * AX_ENOMEM.
+ * Ownership: arg is the caller's; the actor gets the pointer.
+ * Context: anywhere after ax_init.
+ */
+int ax_spawn(ax_actor_fn fn, void *arg, const ax_spawn_opts *opts,
+             ax_pid *out);
+
+/* ax_self - the address of the running actor (AX_PID_NONE outside). */
+ax_pid ax_self(void);
+
+/*
+ * ax_exit - end the running actor now with code (0: normal). Everything it
+ * holds in the runtime is released; memory it allocated itself is its own
+ * business (see ax_on_exit).
+ * Context: actor; does not return.
+ */
+_Noreturn void ax_exit(int code);
+
+/*
+ * ax_kill - end an actor with reason AX_EXIT_KILLED and code. A killed
+ * actor that waits in recv, sleep, call, ax_wait_fd or a full mailbox
+ * never resumes; everything it held in the runtime is released. Killing
+ * oneself is ax_exit with a killed reason.
+ * Returns 0, or AX_ESRCH (no such live actor).
+ * Context: anywhere after ax_init; may not return when pid is ax_self().
+ */
+int ax_kill(ax_pid pid, int code);
+
+/*
+ * ax_on_exit - run fn(arg) when the running actor ends, for any reason
+ * (normal, error, killed). Functions run in reverse order of registration,
+ * outside the actor (they must not wait).
+ * Returns 0 or AX_ENOMEM.
+ * Context: actor.
+ */
+int ax_on_exit(void (*fn)(void *arg), void *arg);
+
+/* ax_yield - let every other runnable actor run once. Context: actor. */
+void ax_yield(void);
+
+/* --- messages ----------------------------------------------------------- */
+
+/*
+ * ax_send - put m in to's mailbox.
+ *
+ * A message to an actor that is dead (or never existed) is a dead letter:
+ * it is counted (ax_runtime_stats_get) and freed, and ax_send still
+ * returns 0, as a send to another process cannot know better; use
+ * ax_send_checked to learn it where it can be known. If to's mailbox has
+ * a capacity and is full, the sending actor waits until there is room
+ * (outside an actor: AX_EAGAIN).
+ * Returns 0, or AX_EAGAIN (full, outside an actor), AX_EINVAL (NULL m).
+ * Ownership: on success the runtime owns m; on failure the caller does.
+ * Context: anywhere after ax_init; in an actor it may yield.
+ */
+int ax_send(ax_pid to, ax_msg *m);
+
+/*
+ * ax_send_checked - ax_send that fails with AX_ESRCH (the caller keeps m)
+ * when to is known to be dead or unknown here.
+ */
+int ax_send_checked(ax_pid to, ax_msg *m);
+
+/*
+ * ax_sendf - build a message from a format (see <axon/msg.h>) and send it.
+ * Returns as ax_msg_pack, then as ax_send.
+ */
+int ax_sendf(ax_pid to, const char *fmt, ...);
+
+/*
+ * ax_recv - take the oldest message of the running actor's mailbox,
+ * waiting up to timeout_ms (AX_FOREVER: no limit; 0: do not wait).
+ * Returns 0, or AX_ETIMEDOUT (nothing is stored then).
+ * Ownership: the caller owns *out.
+ * Context: actor, may yield.
+ */
+int ax_recv(ax_msg **out, int timeout_ms);
+
+/*
+ * ax_recv_match - selective receive: take the oldest message that is an
+ * array whose first element is the string tag. Other messages stay in the
+ * mailbox, in their order.
+ */
+int ax_recv_match(const char *tag, ax_msg **out, int timeout_ms);
+
+/*
+ * ax_recv_if - selective receive with a predicate: take the oldest message
+ * for which match(m, ud) is true. match must not wait or send.
+ */
+int ax_recv_if(bool (*match)(const ax_msg *m, void *ud), void *ud,
+               ax_msg **out, int timeout_ms);
+
+/*
+ * ax_call - send req to to and wait for its reply (ax_reply), up to
+ * timeout_ms. Each call has a unique reference: a reply that arrives after
+ * its call timed out is discarded (counted as a stale reply), never taken
+ * for the answer of a later call. Messages that arrive meanwhile stay in
+ * the mailbox.
+ * Returns 0 (the caller owns *reply), AX_ETIMEDOUT, or AX_ESRCH when to is
+ * dead (known here, or learned while waiting: the callee died).
+ * Ownership: req as in ax_send (on failure before sending, the caller keeps
+ * it; once sent, the runtime owns it even if the call times out).
+ * Context: actor, may yield.
+ */
+int ax_call(ax_pid to, ax_msg *req, ax_msg **reply, int timeout_ms);
+
+/*
+ * ax_reply - answer the call whose request is req with reply.
+ * Returns 0, or AX_EINVAL (req is not a call's request). A reply to a
+ * caller that gave up or died is a stale reply or a dead letter.
+ * Ownership: as ax_send for reply; req stays the caller's.
+ */
+int ax_reply(const ax_msg *req, ax_msg *reply);
+
+/* ax_msg_is_call - whether m is a call's request (answer with ax_reply). */
+bool ax_msg_is_call(const ax_msg *m);
+
+/* --- time and fds ------------------------------------------------------- */
+
+/* ax_sleep - wait ms milliseconds. Returns 0. Context: actor, may yield. */
+int ax_sleep(int ms);
+
+#define AX_READ 1
+#define AX_WRITE 2
+
+/*
+ * ax_wait_fd - wait until fd is ready for events (AX_READ, AX_WRITE or
+ * both), up to timeout_ms, without blocking the loop.
+ * Returns the ready events (> 0), or AX_ETIMEDOUT, AX_EINVAL.
+ * Context: actor, may yield.
+ */
+int ax_wait_fd(int fd, int events, int timeout_ms);
+
+/* --- links, monitors, joins ---------------------------------------------- */
+
+/*
+ * ax_link - link the running actor and pid (both ways; linking twice is
+ * one link). When one of them exits abnormally the other is killed with
+ * the same reason, unless it traps exits: then it receives
+ *   ["EXIT", pid, kind, code, signal, core_dumped]
+ * (see ax_exit_msg_parse). Normal exits reach only trapping actors.
+ * Returns 0 or AX_ESRCH (pid is not alive: no link is made).
+ * Context: actor.
+ */
+int ax_link(ax_pid pid);
+
+/* ax_unlink - remove the link with pid, if any. Returns 0. */
+int ax_unlink(ax_pid pid);
+
+/*
+ * ax_trap_exit - whether the running actor receives exit signals of linked
+ * actors as messages instead of dying (ax_kill cannot be trapped).
+ * Returns the previous setting.
+ */
+bool ax_trap_exit(bool on);
+
+/*
+ * ax_monitor - watch pid: when it ends, the running actor receives
+ *   ["DOWN", ref, pid, kind, code, signal, core_dumped]
+ * once (see ax_down_msg_parse). Monitoring an actor that is not alive
+ * gives an immediate DOWN with kind AX_EXIT_NOPROC.
+ * Returns 0 and the reference in *ref (may be NULL), or AX_ENOMEM.
+ * Context: actor.
+ */
+int ax_monitor(ax_pid pid, uint64_t *ref);
+
+/* ax_demonitor - stop a monitor; a DOWN already queued is removed. */
+int ax_demonitor(uint64_t ref);
+
+/*
+ * ax_wait - wait until pid ends and tell how: a cooperative join.
+ * Uses (and consumes) the caller's monitor of pid if it has one (spawn
+ * with .monitor to be sure to see even a very short life); else monitors
+ * pid now, and an actor already gone gives AX_ESRCH unless the runtime
+ * still remembers its exit.
+ * Returns 0 with *info filled (may be NULL), AX_ETIMEDOUT, AX_ESRCH.
+ * Context: actor, may yield.
+ */
+int ax_wait(ax_pid pid, ax_exit_info *info, int timeout_ms);
+
+/* ax_down_msg_parse - read a DOWN message. Returns 0 or AX_EPROTO. */
+int ax_down_msg_parse(const ax_msg *m, uint64_t *ref, ax_pid *pid,
+                      ax_exit_info *info);
+
+/* ax_exit_msg_parse - read an EXIT message. Returns 0 or AX_EPROTO. */
+int ax_exit_msg_parse(const ax_msg *m, ax_pid *pid, ax_exit_info *info);
+
+/* ax_exit_kind_name - "normal", "error", "killed", "signal", "noproc". */
+const char *ax_exit_kind_name(ax_exit_kind kind);
+
+/*
+ * ax_exit_describe - a short text of info ("signal 11 (core dumped)",
+ * "error 3", "normal") in buf; returns buf.
+ */
+char *ax_exit_describe(const ax_exit_info *info, char *buf, size_t size);
+
+/* --- names and statistics -------------------------------------------------- */
+
+/*
+ * ax_register - name an actor; the name dies with it.
+ * Returns 0, AX_EEXIST (name taken), AX_ESRCH (pid not alive),
+ * AX_ENAMETOOLONG (over 63 bytes), AX_EINVAL (empty).
+ */
+int ax_register(const char *name, ax_pid pid);
+
+/* ax_whereis - the actor registered as name. Returns 0 or AX_ENOENT. */
+int ax_whereis(const char *name, ax_pid *out);
+
+/* ax_unregister - remove a name. Returns 0 or AX_ENOENT. */
+int ax_unregister(const char *name);
+
+/* ax_stats - counters of a live actor. Returns 0 or AX_ESRCH. */
+int ax_stats(ax_pid pid, ax_actor_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AXON_ACTOR_H */

@@ -1,0 +1,99 @@
+/*
+ * tests/support/actor_harness.c - see actor_harness.h.
+ */
+#include "support/actor_harness.h"
+
+#include <ev.h>
+#include <stdio.h>
+#include <string.h>
+
+ax_placement th_placement = AX_PLACE_COROUTINE;
+
+static int failures;
+static char first_failure[512];
+
+struct driver {
+    void (*body)(void *arg);
+    void *arg;
+};
+
+void
+th_main_setup(void)
+{
+    assert_non_null(ev_default_loop(0));
+}
+
+ax_spawn_opts
+th_opts(void)
+{
+    ax_spawn_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.placement = th_placement;
+    return o;
+}
+
+void
+th_fail(const char *file, int line, const char *fmt, ...)
+{
+    char what[400];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s:%d: %s\n", file, line, what);
+    if (failures++ == 0) {
+        snprintf(first_failure, sizeof(first_failure), "%s:%d: %s", file,
+                 line, what);
+    }
+}
+
+static int
+driver_main(void *p)
+{
+    struct driver *d = p;
+
+    d->body(d->arg);
+    return 0;
+}
+
+void
+th_run(void (*body)(void *arg), void *arg)
+{
+    struct driver d = {body, arg};
+    ax_runtime_stats st;
+    int rc;
+
+    failures = 0;
+    first_failure[0] = '\0';
+    assert_int_equal(ax_init(NULL), 0);
+    assert_int_equal(ax_spawn(driver_main, &d, NULL, NULL), 0);
+    rc = ax_run();
+    ax_runtime_stats_get(&st);
+    ax_fini();
+    if (failures > 0) {
+        fail_msg("%d failed checks; first: %s", failures, first_failure);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(st.actors, 0);
+}
+
+ax_msg *
+th_expect(const char *tag, int timeout_ms)
+{
+    ax_msg *m = NULL;
+    int rc = ax_recv(&m, timeout_ms);
+
+    if (rc < 0) {
+        th_fail(__FILE__, __LINE__, "expected \"%s\", got %s", tag,
+                ax_strerror(rc));
+        return NULL;
+    }
+    if (!ax_msg_has_tag(m, tag)) {
+        th_fail(__FILE__, __LINE__, "expected a \"%s\" message", tag);
+        ax_msg_free(m);
+        return NULL;
+    }
+    return m;
+}
