@@ -185,7 +185,7 @@ actor_create(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
              ax_actor **out)
 {
     ax_actor *a = actor_new();
-    uint32_t idx;
+    uint32_t idx = 0;
     int rc;
 
     if (a == NULL) {
@@ -241,7 +241,7 @@ ax_spawn(ax_actor_fn fn, void *arg, const ax_spawn_opts *opts, ax_pid *out)
         ax__exit_actor(a, (ax_exit_info){AX_EXIT_KILLED, rc, 0, false});
         return rc;
     }
-    ax__make_runnable(a);
+    ax__make_runnable_child(a);
     if (out != NULL) {
         *out = ax__pid_of(a);
     }

@@ -135,6 +135,7 @@ typedef struct ax_rt {
     ax_ctx sched_ctx;       /* the scheduler's context (loop stack) */
     ax_actor *current;      /* running actor, or NULL */
     ax_actor rq;            /* run queue sentinel (rq_next/rq_prev) */
+    ax_actor *spawn_at;     /* children of the running actor go after it */
     ax_actor *dying;        /* actors whose exits are being processed */
     bool processing_exits;
     ev_prepare sched;       /* runs actors before the loop blocks */
@@ -166,6 +167,13 @@ ax_pid ax__pid_of(const ax_actor *a);
 
 /* Make a runnable (at the tail of the run queue). */
 void ax__make_runnable(ax_actor *a);
+
+/*
+ * Make a newly spawned actor runnable: right after the running actor's
+ * earlier children (so a spawning actor's children run next, in spawn
+ * order, depth first), or at the tail when spawned outside any actor.
+ */
+void ax__make_runnable_child(ax_actor *a);
 
 /*
  * ax__park - the running actor waits: switch to the scheduler until

@@ -65,6 +65,9 @@ rq_pop(void)
 void
 ax__rq_remove(ax_actor *a)
 {
+    if (rt->spawn_at == a) {
+        rt->spawn_at = a->rq_prev;
+    }
     if (a->rq_next != NULL) {
         a->rq_prev->rq_next = a->rq_next;
         a->rq_next->rq_prev = a->rq_prev;
@@ -85,6 +88,28 @@ ax__make_runnable(ax_actor *a)
     if (was_empty && rt->current == NULL) {
         ev_idle_start(rt->loop, &rt->kick);
     }
+}
+
+/*
+ * Depth-first spawning keeps a tree of actors (skynet: a million leaves)
+ * from being alive all at once: the subtree of the first child finishes,
+ * and its stacks are reused hot, before the second child starts.
+ */
+void
+ax__make_runnable_child(ax_actor *a)
+{
+    ax_actor *at = rt->spawn_at;
+
+    if (rt->current == NULL) {
+        ax__make_runnable(a);
+        return;
+    }
+    a->state = A_RUNNABLE;
+    a->rq_prev = at;
+    a->rq_next = at->rq_next;
+    at->rq_next->rq_prev = a;
+    at->rq_next = a;
+    rt->spawn_at = a;
 }
 
 /* --- park and wake ------------------------------------------------------ */
@@ -129,6 +154,7 @@ static void
 run_actor(ax_actor *a)
 {
     rt->current = a;
+    rt->spawn_at = &rt->rq;
     a->state = A_RUNNING;
     a->st.switches++;
     rt->st.switches++;

@@ -23,6 +23,7 @@ static double scale = 1.0;
 
 static const bench_workload *const tables[] = {
     bench_chan_workloads,
+    bench_actor_workloads,
 };
 
 double

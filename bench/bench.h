@@ -24,6 +24,7 @@ typedef struct bench_workload {
 
 /* Workload tables, each ended by an entry with name NULL. */
 extern const bench_workload bench_chan_workloads[];
+extern const bench_workload bench_actor_workloads[];
 
 /* bench_scale - 1.0 normally; smaller with --quick (counts shrink). */
 double bench_scale(void);
