@@ -160,6 +160,9 @@ flush_now(ax_chan *ch)
 
     while (ch->wq.queued > 0 && !full) {
         w = ax__wq_write(&ch->wq, ch->wfd, &full);
+        if (ch->closing) {
+            return; /* a release callback closed the channel */
+        }
         if (w < 0 && !full) {
             fail_write(ch, (int)w);
             return;

@@ -132,18 +132,25 @@ release_seg(ax_wqueue *q, struct ax_wseg *s, int status)
     }
 }
 
-/* Remove written bytes from the front of the queue. */
+/*
+ * Remove written bytes from the front of the queue. Written borrowed bodies
+ * are released last, once the queue is consistent again: a release callback
+ * may close the channel, which drops what is still queued.
+ */
 static void
 consume(ax_wqueue *q, size_t n)
 {
+    struct ax_wseg *done = NULL, **last = &done, *s;
+
     q->queued -= n;
     while (n > 0) {
-        struct ax_wseg *s = q->head;
-        size_t left = s->len - q->head_off;
+        size_t left;
 
+        s = q->head;
+        left = s->len - q->head_off;
         if (n < left) {
             q->head_off += n;
-            return;
+            break;
         }
         n -= left;
         q->head = s->next;
@@ -151,6 +158,17 @@ consume(ax_wqueue *q, size_t n)
         if (q->head == NULL) {
             q->tail = NULL;
         }
+        if (s->cap != 0) {
+            release_seg(q, s, 0); /* a chunk: no callback */
+        } else {
+            s->next = NULL;
+            *last = s;
+            last = &s->next;
+        }
+    }
+    while (done != NULL) {
+        s = done;
+        done = s->next;
         release_seg(q, s, 0);
     }
 }

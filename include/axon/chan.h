@@ -160,7 +160,7 @@ int ax_chan_send(ax_chan *ch, const ax_frame_hdr *hdr, const void *body,
  * Ownership: on success the channel borrows body until it is written or
  * dropped, then calls release(ud, status) once (status 0 when written,
  * else the error that dropped it). On failure release is not called and
- * the caller keeps body.
+ * the caller keeps body. release may call ax_chan_close on the channel.
  */
 int ax_chan_send_owned(ax_chan *ch, const ax_frame_hdr *hdr, const void *body,
                        size_t len, void (*release)(void *ud, int status),
