@@ -165,8 +165,8 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
     ax_actor *a = w->data;
 
     (void)loop;
-    a->ready_events = (revents & EV_READ ? AX_READ : 0) |
-                      (revents & EV_WRITE ? AX_WRITE : 0);
+    a->ready_events =
+        (revents & EV_READ ? AX_READ : 0) | (revents & EV_WRITE ? AX_WRITE : 0);
     ax__wake(a);
 }
 
@@ -181,8 +181,7 @@ actor_entry(void *p)
 
 /* Create the actor; it is not runnable yet. */
 static int
-actor_create(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
-             ax_actor **out)
+actor_create(ax_actor_fn fn, void *arg, const ax_spawn_opts *o, ax_actor **out)
 {
     ax_actor *a = actor_new();
     uint32_t idx = 0;
@@ -248,7 +247,8 @@ ax_spawn(ax_actor_fn fn, void *arg, const ax_spawn_opts *opts, ax_pid *out)
     return 0;
 }
 
-/* --- exits ----------------------------------------------------------------- */
+/* --- exits -----------------------------------------------------------------
+ */
 
 static void
 run_on_exit(ax_actor *a)
@@ -319,8 +319,7 @@ void
 ax_exit(int code)
 {
     ax_actor *a = ax__self_actor("ax_exit");
-    ax_exit_info info = {code ? AX_EXIT_ERROR : AX_EXIT_NORMAL, code, 0,
-                         false};
+    ax_exit_info info = {code ? AX_EXIT_ERROR : AX_EXIT_NORMAL, code, 0, false};
 
     ax__exit_actor(a, info);
     AX_MISUSE("ax_exit: the actor went on after its exit");
@@ -381,8 +380,8 @@ ax__table_fini(void)
         ax_actor *a = rt->slots[i].actor;
 
         if (a != NULL) {
-            ax__exit_actor(a, (ax_exit_info){AX_EXIT_KILLED, AX_KILL_SHUTDOWN,
-                                             0, false});
+            ax__exit_actor(
+                a, (ax_exit_info){AX_EXIT_KILLED, AX_KILL_SHUTDOWN, 0, false});
         }
     }
     while (rt->spare != NULL) {

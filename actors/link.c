@@ -17,8 +17,8 @@
 
 static ax_rt *const rt = &ax__rt;
 
-static const char *const kind_names[] = {"normal", "error", "killed",
-                                         "signal", "noproc"};
+static const char *const kind_names[] = {"normal", "error", "killed", "signal",
+                                         "noproc"};
 
 const char *
 ax_exit_kind_name(ax_exit_kind kind)
@@ -30,7 +30,8 @@ static int
 kind_from_name(const char *s, size_t len, ax_exit_kind *out)
 {
     for (int k = 0; k < 5; k++) {
-        if (strlen(kind_names[k]) == len && memcmp(kind_names[k], s, len) == 0) {
+        if (strlen(kind_names[k]) == len &&
+            memcmp(kind_names[k], s, len) == 0) {
             *out = (ax_exit_kind)k;
             return 0;
         }
@@ -51,8 +52,7 @@ ax_exit_describe(const ax_exit_info *info, char *buf, size_t size)
                  info->core_dumped ? " (core dumped)" : "");
         break;
     default:
-        snprintf(buf, size, "%s %d", ax_exit_kind_name(info->kind),
-                 info->code);
+        snprintf(buf, size, "%s %d", ax_exit_kind_name(info->kind), info->code);
         break;
     }
     return buf;
@@ -105,8 +105,7 @@ down_msg(uint64_t ref, ax_pid pid, const ax_exit_info *i)
     ax_msg *m = NULL;
 
     ax_msg_pack(&m, "[s u p s d d b]", "DOWN", ref, pid,
-                ax_exit_kind_name(i->kind), i->code, i->signal,
-                i->core_dumped);
+                ax_exit_kind_name(i->kind), i->code, i->signal, i->core_dumped);
     return m;
 }
 
@@ -169,8 +168,8 @@ ax_exit_msg_parse(const ax_msg *m, ax_pid *pid, ax_exit_info *info)
 
     AX_REQUIRE(m != NULL, "ax_exit_msg_parse: message is NULL");
     if (!ax_msg_has_tag(m, "EXIT") ||
-        ax_msg_unpack(m, "[_ p s d d b]", pid, &kind, &klen, &i.code,
-                      &i.signal, &i.core_dumped) < 0 ||
+        ax_msg_unpack(m, "[_ p s d d b]", pid, &kind, &klen, &i.code, &i.signal,
+                      &i.core_dumped) < 0 ||
         parse_reason(kind, klen, &i) < 0) {
         return ax__fail(AX_EPROTO, "not an EXIT message");
     }
@@ -431,8 +430,7 @@ notify_watcher(ax_actor *w, ax_pid dead, const peer_ref *p,
         deliver_signal(w, down_msg(p->ref, dead, i), dead);
     } else if (w->call_ref == p->ref) {
         w->callee_died = true;
-        if (w->state == A_WAITING &&
-            (w->wait == W_RECV || w->wait == W_SEND)) {
+        if (w->state == A_WAITING && (w->wait == W_RECV || w->wait == W_SEND)) {
             ax__wake(w);
         }
     }

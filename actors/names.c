@@ -97,8 +97,10 @@ ax__names_add(const char *name, ax_actor *a)
         return rc;
     }
     if (a->name != NULL || find(name) != NULL) {
-        return ax__fail(AX_EEXIST, "name \"%s\" is taken (or the actor "
-                                   "has a name)", name);
+        return ax__fail(AX_EEXIST,
+                        "name \"%s\" is taken (or the actor "
+                        "has a name)",
+                        name);
     }
     if (nnames >= nbuckets && grow() < 0) {
         return AX_ENOMEM;

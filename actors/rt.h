@@ -69,8 +69,8 @@ typedef struct want {
 /* A link, a monitor held, or a monitor on us: a small list node. */
 typedef struct peer_ref {
     struct peer_ref *next;
-    ax_pid pid;   /* the other actor */
-    uint64_t ref; /* monitor reference (0 for links) */
+    ax_pid pid;    /* the other actor */
+    uint64_t ref;  /* monitor reference (0 for links) */
     bool for_call; /* a call's internal monitor: wakes the caller, no DOWN */
 } peer_ref;
 
@@ -83,40 +83,40 @@ typedef struct exit_fn {
 typedef struct ax_actor ax_actor;
 
 struct ax_actor {
-    ax_ctx ctx;             /* saved registers while not running */
+    ax_ctx ctx; /* saved registers while not running */
     ax_stack stack;
-    uint64_t id;            /* the id part of its address */
+    uint64_t id; /* the id part of its address */
     ax_actor_fn fn;
     void *arg;
     actor_state state;
     wait_kind wait;
     bool trap_exit;
-    bool dying;             /* queued in rt.dying */
-    bool timed_out;         /* the last wait ended by its timer */
-    bool callee_died;       /* the last call ended by the callee's death */
-    int ready_events;       /* ax_wait_fd result */
-    ax_actor *rq_next;      /* run queue, or the dying list */
+    bool dying;        /* queued in rt.dying */
+    bool timed_out;    /* the last wait ended by its timer */
+    bool callee_died;  /* the last call ended by the callee's death */
+    int ready_events;  /* ax_wait_fd result */
+    ax_actor *rq_next; /* run queue, or the dying list */
     ax_actor *rq_prev;
-    ax_msg *mb_head;        /* mailbox, oldest first */
+    ax_msg *mb_head; /* mailbox, oldest first */
     ax_msg *mb_tail;
     size_t mb_count;
-    size_t mb_cap;          /* 0: unbounded */
-    want want;              /* while wait == W_RECV */
-    ax_msg *taken;          /* message handed over on wake-up */
-    uint64_t call_ref;      /* reference of the call in progress, or 0 */
-    ax_actor *senders;      /* actors waiting for room in this mailbox */
+    size_t mb_cap;     /* 0: unbounded */
+    want want;         /* while wait == W_RECV */
+    ax_msg *taken;     /* message handed over on wake-up */
+    uint64_t call_ref; /* reference of the call in progress, or 0 */
+    ax_actor *senders; /* actors waiting for room in this mailbox */
     ax_actor *senders_tail;
-    ax_actor *send_next;    /* while waiting in another's `senders` */
+    ax_actor *send_next; /* while waiting in another's `senders` */
     ax_actor *send_target;
-    ax_msg *send_msg;       /* the message that waits for room */
+    ax_msg *send_msg; /* the message that waits for room */
     ev_timer timer;
     ev_io io;
     peer_ref *links;
-    peer_ref *monitors;     /* monitors this actor holds */
-    peer_ref *watchers;     /* monitors held on this actor */
+    peer_ref *monitors; /* monitors this actor holds */
+    peer_ref *watchers; /* monitors held on this actor */
     exit_fn *on_exit;
-    char *name;             /* registered name, or NULL */
-    ax_exit_info exit;      /* set when it ends */
+    char *name;        /* registered name, or NULL */
+    ax_exit_info exit; /* set when it ends */
     ax_actor_stats st;
 };
 
@@ -131,24 +131,24 @@ typedef struct slot {
 
 typedef struct ax_rt {
     struct ev_loop *loop;
-    uint64_t node;          /* this process's node id (never 0) */
-    ax_ctx sched_ctx;       /* the scheduler's context (loop stack) */
-    ax_actor *current;      /* running actor, or NULL */
-    ax_actor rq;            /* run queue sentinel (rq_next/rq_prev) */
-    ax_actor *spawn_at;     /* children of the running actor go after it */
-    ax_actor *dying;        /* actors whose exits are being processed */
+    uint64_t node;      /* this process's node id (never 0) */
+    ax_ctx sched_ctx;   /* the scheduler's context (loop stack) */
+    ax_actor *current;  /* running actor, or NULL */
+    ax_actor rq;        /* run queue sentinel (rq_next/rq_prev) */
+    ax_actor *spawn_at; /* children of the running actor go after it */
+    ax_actor *dying;    /* actors whose exits are being processed */
     bool processing_exits;
-    ev_prepare sched;       /* runs actors before the loop blocks */
-    ev_idle kick;           /* keeps the next poll from blocking */
-    int budget;             /* switches per scheduler turn */
-    bool in_run;            /* inside ax_run */
-    bool stop;              /* ax_stop was called */
+    ev_prepare sched; /* runs actors before the loop blocks */
+    ev_idle kick;     /* keeps the next poll from blocking */
+    int budget;       /* switches per scheduler turn */
+    bool in_run;      /* inside ax_run */
+    bool stop;        /* ax_stop was called */
     slot *slots;
     uint32_t nslots, capslots;
     uint32_t free_head, free_tail; /* FIFO of free slots (index + 1) */
     size_t free_count;
-    uint64_t next_ref;      /* monitor and call references */
-    ax_actor *spare;        /* freed actor structs, for reuse */
+    uint64_t next_ref; /* monitor and call references */
+    ax_actor *spare;   /* freed actor structs, for reuse */
     size_t nspare;
     ax_runtime_stats st;
 } ax_rt;

@@ -29,8 +29,8 @@ static ax_rt *const rt = &ax__rt;
 ax_actor *
 ax__self_actor(const char *fn)
 {
-    AX_REQUIRE(ax__rt_up && rt->current != NULL,
-               "%s called outside an actor", fn);
+    AX_REQUIRE(ax__rt_up && rt->current != NULL, "%s called outside an actor",
+               fn);
     return rt->current;
 }
 

@@ -26,8 +26,8 @@ int
 ax_wait_fd(int fd, int events, int timeout_ms)
 {
     ax_actor *a = ax__self_actor("ax_wait_fd");
-    int ev = (events & AX_READ ? EV_READ : 0) |
-             (events & AX_WRITE ? EV_WRITE : 0);
+    int ev =
+        (events & AX_READ ? EV_READ : 0) | (events & AX_WRITE ? EV_WRITE : 0);
 
     if (ev == 0 || (events & ~(AX_READ | AX_WRITE)) != 0) {
         return ax__fail(AX_EINVAL, "ax_wait_fd: events must be AX_READ "

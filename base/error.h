@@ -20,7 +20,7 @@ _Noreturn void ax__misuse(const char *file, int line, const char *fmt, ...)
 #define AX_MISUSE(...) ax__misuse(__FILE__, __LINE__, __VA_ARGS__)
 
 /* AX_REQUIRE - abort with a sentence when a precondition does not hold. */
-#define AX_REQUIRE(cond, ...)                                                 \
+#define AX_REQUIRE(cond, ...)                                                  \
     do {                                                                       \
         if (!(cond)) {                                                         \
             AX_MISUSE(__VA_ARGS__);                                            \

@@ -145,7 +145,8 @@ inproc_stream(void)
     return (double)n / stream_time;
 }
 
-/* --- spawn_coroutine -------------------------------------------------------- */
+/* --- spawn_coroutine --------------------------------------------------------
+ */
 
 static int
 nothing_actor(void *arg)
@@ -239,13 +240,13 @@ skynet(void)
     double t = run_actor(skynet_root, &result);
 
     if (result != 499999500000) {
-        bench_die("skynet: sum %lld, expected 499999500000",
-                  (long long)result);
+        bench_die("skynet: sum %lld, expected 499999500000", (long long)result);
     }
     return t * 1e3;
 }
 
-/* --- idle_memory ------------------------------------------------------------ */
+/* --- idle_memory ------------------------------------------------------------
+ */
 
 static long
 rss_bytes(void)
@@ -307,8 +308,8 @@ const bench_workload bench_actor_workloads[] = {
      inproc_pingpong, NULL},
     {"inproc_stream", "msg/s", "producer to consumer, 32-byte payloads",
      inproc_stream, NULL},
-    {"spawn_coroutine", "us", "spawn + exit + reap, amortised",
-     spawn_coroutine, NULL},
+    {"spawn_coroutine", "us", "spawn + exit + reap, amortised", spawn_coroutine,
+     NULL},
     {"skynet", "ms", "1,000,000 leaf actors in a 10-way tree", skynet, NULL},
     {"idle_memory", "bytes", "RSS per actor blocked in ax_recv (100,000)",
      idle_memory, NULL},

@@ -212,8 +212,8 @@ main(int argc, char **argv)
         }
     }
     if (!json) {
-        printf("%-18s %-6s%14s%14s%14s%14s%8s\n", "workload", "unit",
-               "median", "min", "max", "floor", "ratio");
+        printf("%-18s %-6s%14s%14s%14s%14s%8s\n", "workload", "unit", "median",
+               "min", "max", "floor", "ratio");
     }
     for (int i = 0; i < n; i++) {
         run_workload(chosen[i], runs, json);

@@ -14,8 +14,8 @@
 
 typedef struct bench_workload {
     const char *name;
-    const char *unit;        /* "us", "msg/s", "MB/s", "ms", "bytes", "x" */
-    const char *what;        /* one line: what a run measures */
+    const char *unit; /* "us", "msg/s", "MB/s", "ms", "bytes", "x" */
+    const char *what; /* one line: what a run measures */
     /* One run of the workload: returns the measured value, < 0 on error. */
     double (*run)(void);
     /* One run of the raw floor, or NULL if none applies. */

@@ -57,11 +57,11 @@ set_pipe_size(int fd)
 struct peer {
     struct ev_loop *loop;
     ax_chan *ch;
-    uint64_t count;   /* frames received */
-    uint64_t target;  /* frames expected */
-    int done;         /* parent: the child answered */
-    int drained;      /* producer: on_drain fired */
-    size_t body;      /* body size of this workload */
+    uint64_t count;  /* frames received */
+    uint64_t target; /* frames expected */
+    int done;        /* parent: the child answered */
+    int drained;     /* producer: on_drain fired */
+    size_t body;     /* body size of this workload */
 };
 
 static const ax_frame_hdr hdr = {1, 0, {1, 1}, {2, 2}};
@@ -81,8 +81,7 @@ on_error_stop(ax_chan *ch, int err, void *ud)
 
     (void)ch;
     if (err != AX_EOF) {
-        bench_die("channel error %s (%s)", ax_strerror(err),
-                  ax_error_detail());
+        bench_die("channel error %s (%s)", ax_strerror(err), ax_error_detail());
     }
     p->done = 1;
     ev_break(p->loop, EVBREAK_ALL);
@@ -118,8 +117,7 @@ peer_close(struct peer *p)
 
 /* Fork a child that runs fn on its own channel ends, then _exit(0). */
 static pid_t
-spawn_chan_child(int parent[2], int child[2],
-                 void (*fn)(int rfd, int wfd))
+spawn_chan_child(int parent[2], int child[2], void (*fn)(int rfd, int wfd))
 {
     pid_t pid;
 

@@ -63,8 +63,7 @@ worker_frame(ax_chan *ch, ax_frame *f, void *ud)
     if (ax_msg_unpack(req, "[s i]", &tag, &tlen, &n) == 0) {
         send_fmt(ch, "[s i i]", "squared", n, n * n);
     } else if (ax_msg_unpack(req, "[s s]", &tag, &tlen, &name, &nlen) == 0) {
-        send_fmt(ch, "[s S {s:d}]", "hello", name, nlen, "pid",
-                 (int)getpid());
+        send_fmt(ch, "[s S {s:d}]", "hello", name, nlen, "pid", (int)getpid());
     } else {
         ax_chan_shutdown(ch); /* "stop": the parent will read AX_EOF */
     }
@@ -89,10 +88,10 @@ parent_frame(ax_chan *ch, ax_frame *f, void *ud)
     }
     if (ax_msg_unpack(m, "[s i i]", &tag, &tlen, &n, &sq) == 0) {
         printf("parent: %lld squared is %lld\n", (long long)n, (long long)sq);
-    } else if (ax_msg_unpack(m, "[s s {s:d}]", &tag, &tlen, &name, &nlen,
-                             "pid", &pid) == 0) {
-        printf("parent: worker (pid %d) says hello to %.*s\n", pid,
-               (int)nlen, name);
+    } else if (ax_msg_unpack(m, "[s s {s:d}]", &tag, &tlen, &name, &nlen, "pid",
+                             &pid) == 0) {
+        printf("parent: worker (pid %d) says hello to %.*s\n", pid, (int)nlen,
+               name);
     }
     ax_msg_free(m);
 }

@@ -49,8 +49,7 @@ ext_token(const uint8_t *p, size_t n, size_t hdr, mp_tok *t)
 }
 
 static size_t
-int_token(const uint8_t *p, size_t n, size_t width, bool is_signed,
-          mp_tok *t)
+int_token(const uint8_t *p, size_t n, size_t width, bool is_signed, mp_tok *t)
 {
     uint64_t raw;
     int64_t s;
@@ -163,27 +162,45 @@ mp_next(const uint8_t *p, size_t n, mp_tok *t)
         return hdr && t->kind == MP_STR ? with_payload(p, n, 1, t) : hdr;
     }
     switch (b) {
-    case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
+    case 0xc4:
+    case 0xc5:
+    case 0xc6: /* bin 8/16/32 */
         t->kind = MP_BIN;
         return with_payload(p, n, sized_header(p, n, 1u << (b - 0xc4), &t->len),
                             t);
-    case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32 */
+    case 0xc7:
+    case 0xc8:
+    case 0xc9: /* ext 8/16/32 */
         return ext_token(p, n, sized_header(p, n, 1u << (b - 0xc7), &t->len),
                          t);
-    case 0xca: case 0xcb:
+    case 0xca:
+    case 0xcb:
         return float_token(p, n, b == 0xcb, t);
-    case 0xcc: case 0xcd: case 0xce: case 0xcf:
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf:
         return int_token(p, n, 1u << (b - 0xcc), false, t);
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3:
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3:
         return int_token(p, n, 1u << (b - 0xd0), true, t);
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext */
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8: /* fixext */
         t->len = fixext_len[b - 0xd4];
         return ext_token(p, n, 1, t);
-    case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
+    case 0xd9:
+    case 0xda:
+    case 0xdb: /* str 8/16/32 */
         t->kind = MP_STR;
         return with_payload(p, n, sized_header(p, n, 1u << (b - 0xd9), &t->len),
                             t);
-    case 0xdc: case 0xdd: /* array 16/32 */
+    case 0xdc:
+    case 0xdd: /* array 16/32 */
         t->kind = MP_ARRAY;
         return sized_header(p, n, b == 0xdc ? 2 : 4, &t->len);
     default: /* 0xde, 0xdf: map 16/32 */

@@ -63,10 +63,10 @@ int ax__msg_reserve(ax_msg **mp, size_t extra);
 
 /* The encoder both ax_msg_pack and the writer use (pack.c). */
 typedef struct mp_enc {
-    ax_msg *m;         /* message being written (inline storage) */
-    size_t elements;   /* container items written, against max_elements */
-    unsigned depth;    /* current nesting, against max_depth */
-    const char *fmt0;  /* whole format, for error offsets */
+    ax_msg *m;        /* message being written (inline storage) */
+    size_t elements;  /* container items written, against max_elements */
+    unsigned depth;   /* current nesting, against max_depth */
+    const char *fmt0; /* whole format, for error offsets */
 } mp_enc;
 
 /*

@@ -27,12 +27,12 @@ struct path_step {
 struct dec {
     const uint8_t *p;
     size_t n;
-    size_t off;        /* next byte to read */
-    bool store;        /* second pass: write the outputs */
+    size_t off; /* next byte to read */
+    bool store; /* second pass: write the outputs */
     va_list *ap;
-    const char *fmt0;  /* whole format, for error offsets */
-    const char *f;     /* current code, for error offsets */
-    unsigned depth;    /* path steps in use (may exceed PATH_DEPTH) */
+    const char *fmt0; /* whole format, for error offsets */
+    const char *f;    /* current code, for error offsets */
+    unsigned depth;   /* path steps in use (may exceed PATH_DEPTH) */
     struct path_step path[PATH_DEPTH];
 };
 
@@ -62,8 +62,7 @@ render_path(const struct dec *d, char *buf, size_t size)
                                      (int)(s->keylen > 32 ? 32 : s->keylen),
                                      s->key);
         } else {
-            used += (size_t)snprintf(buf + used, size - used, "[%u]",
-                                     s->index);
+            used += (size_t)snprintf(buf + used, size - used, "[%u]", s->index);
         }
     }
 }
@@ -264,8 +263,7 @@ unpack_int(struct dec *d, const mp_tok *t, char c)
     }
     if ((c == 'u' && neg) || (c == 'i' && !neg && t->v.u > INT64_MAX) ||
         (c == 'd' && (neg ? t->v.i < INT_MIN : t->v.u > INT_MAX))) {
-        return mismatch(d, AX_ERANGE,
-                        "integer out of range for the C type");
+        return mismatch(d, AX_ERANGE, "integer out of range for the C type");
     }
     if (c == 'd') {
         int *out = va_arg(*d->ap, int *);
@@ -339,8 +337,8 @@ unpack_scalar(struct dec *d, char c)
                    : t.kind == MP_INT ? (double)t.v.i
                                       : t.v.f;
 
-        if (t.kind != MP_FLOAT32 && t.kind != MP_FLOAT64 &&
-            t.kind != MP_UINT && t.kind != MP_INT) {
+        if (t.kind != MP_FLOAT32 && t.kind != MP_FLOAT64 && t.kind != MP_UINT &&
+            t.kind != MP_INT) {
             return wrong_type(d, "float", &t);
         }
         if (d->store && out) {

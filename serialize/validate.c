@@ -19,10 +19,10 @@ struct walk {
     const uint8_t *p;
     size_t n;
     size_t off;
-    uint64_t pending;   /* values announced but not read yet */
-    unsigned depth;     /* open containers */
-    uint64_t *left;     /* per open container: values not read yet */
-    size_t elements;    /* container items announced so far */
+    uint64_t pending; /* values announced but not read yet */
+    unsigned depth;   /* open containers */
+    uint64_t *left;   /* per open container: values not read yet */
+    size_t elements;  /* container items announced so far */
     const ax_msg_limits *lim;
     mp_counts *counts;
 };
@@ -30,8 +30,8 @@ struct walk {
 static int
 bad(const struct walk *w, const char *what)
 {
-    return ax__fail(AX_EPROTO, "malformed message: %s at byte %zu of %zu",
-                    what, w->off, w->n);
+    return ax__fail(AX_EPROTO, "malformed message: %s at byte %zu of %zu", what,
+                    w->off, w->n);
 }
 
 /* Account for a container of `values` items that starts here. */

@@ -419,8 +419,7 @@ send_copy(ax_chan *ch, const ax_frame_hdr *hdr, const void *body, size_t len,
 }
 
 int
-ax_chan_send(ax_chan *ch, const ax_frame_hdr *hdr, const void *body,
-             size_t len)
+ax_chan_send(ax_chan *ch, const ax_frame_hdr *hdr, const void *body, size_t len)
 {
     return send_copy(ch, hdr, body, len, false);
 }
@@ -453,8 +452,8 @@ ax_chan_send_owned(ax_chan *ch, const ax_frame_hdr *hdr, const void *body,
         return rc;
     }
     ax__frame_encode(head, hdr, len);
-    rc = ax__wq_copy_borrow(&ch->wq, head, sizeof(head), body, len, release,
-                            ud);
+    rc =
+        ax__wq_copy_borrow(&ch->wq, head, sizeof(head), body, len, release, ud);
     if (rc < 0) {
         return rc;
     }

@@ -223,8 +223,8 @@ read_some(ax_reader *r, ax_read_fn rd, void *ctx, size_t *asked)
 }
 
 int
-ax__reader_pump(ax_reader *r, ax_read_fn rd, void *ctx,
-                ax_deliver_fn deliver, void *ud)
+ax__reader_pump(ax_reader *r, ax_read_fn rd, void *ctx, ax_deliver_fn deliver,
+                void *ud)
 {
     size_t asked;
     ssize_t n;

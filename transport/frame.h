@@ -35,17 +35,17 @@ typedef ssize_t (*ax_read_fn)(void *ctx, void *buf, size_t n);
 typedef bool (*ax_deliver_fn)(void *ud, ax_frame *f);
 
 typedef struct ax_reader {
-    uint8_t *buf;       /* read buffer */
-    size_t cap;         /* its size */
-    size_t start, end;  /* unparsed bytes are buf[start..end) */
-    size_t direct_min;  /* bodies this large are read into their own buffer */
+    uint8_t *buf;      /* read buffer */
+    size_t cap;        /* its size */
+    size_t start, end; /* unparsed bytes are buf[start..end) */
+    size_t direct_min; /* bodies this large are read into their own buffer */
     size_t max_frame;
-    uint8_t *big;       /* body being read directly, or NULL */
-    size_t big_len;     /* its length */
-    size_t big_got;     /* bytes of it read so far */
+    uint8_t *big;   /* body being read directly, or NULL */
+    size_t big_len; /* its length */
+    size_t big_got; /* bytes of it read so far */
     ax_frame_hdr big_hdr;
-    uint64_t reads;     /* read calls that returned data */
-    uint64_t bytes;     /* bytes read */
+    uint64_t reads; /* read calls that returned data */
+    uint64_t bytes; /* bytes read */
 } ax_reader;
 
 /* ax__reader_init - returns 0 or AX_ENOMEM. cap >= 64 KiB. */

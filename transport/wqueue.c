@@ -93,9 +93,8 @@ ax__wq_copy(ax_wqueue *q, const void *a, size_t alen, const void *b,
 }
 
 int
-ax__wq_copy_borrow(ax_wqueue *q, const void *hdr, size_t hlen,
-                   const void *body, size_t blen,
-                   void (*release)(void *ud, int status), void *ud)
+ax__wq_copy_borrow(ax_wqueue *q, const void *hdr, size_t hlen, const void *body,
+                   size_t blen, void (*release)(void *ud, int status), void *ud)
 {
     struct ax_wseg *b = ax__alloc(sizeof(*b));
 

@@ -44,11 +44,11 @@ typedef enum ax_placement {
 
 typedef struct ax_spawn_opts {
     ax_placement placement;
-    size_t stack_size;       /* usable bytes; 0: 64 KiB; rounded to pages */
-    const char *name;        /* register the new actor under this name */
-    bool link;               /* link the spawner and the new actor */
-    bool monitor;            /* the spawner monitors the new actor; its
-                                reference is in *monitor_ref if not NULL */
+    size_t stack_size; /* usable bytes; 0: 64 KiB; rounded to pages */
+    const char *name;  /* register the new actor under this name */
+    bool link;         /* link the spawner and the new actor */
+    bool monitor;      /* the spawner monitors the new actor; its
+                          reference is in *monitor_ref if not NULL */
     uint64_t *monitor_ref;
     size_t mailbox_capacity; /* 0: unbounded; else senders wait when full */
 } ax_spawn_opts;
@@ -77,11 +77,11 @@ typedef struct ax_runtime_opts {
 
 /* Counters of one actor (ax_stats). */
 typedef struct ax_actor_stats {
-    size_t mailbox;       /* messages waiting now */
-    size_t mailbox_peak;  /* most messages ever waiting */
-    uint64_t received;    /* messages taken out of the mailbox */
-    uint64_t sent;        /* messages sent */
-    uint64_t switches;    /* times it was resumed */
+    size_t mailbox;      /* messages waiting now */
+    size_t mailbox_peak; /* most messages ever waiting */
+    uint64_t received;   /* messages taken out of the mailbox */
+    uint64_t sent;       /* messages sent */
+    uint64_t switches;   /* times it was resumed */
 } ax_actor_stats;
 
 /* Counters of the runtime (ax_runtime_stats_get). */
@@ -146,8 +146,7 @@ void ax_runtime_stats_get(ax_runtime_stats *out);
  * Ownership: arg is the caller's; the actor gets the pointer.
  * Context: anywhere after ax_init.
  */
-int ax_spawn(ax_actor_fn fn, void *arg, const ax_spawn_opts *opts,
-             ax_pid *out);
+int ax_spawn(ax_actor_fn fn, void *arg, const ax_spawn_opts *opts, ax_pid *out);
 
 /* ax_self - the address of the running actor (AX_PID_NONE outside). */
 ax_pid ax_self(void);
@@ -231,8 +230,8 @@ int ax_recv_match(const char *tag, ax_msg **out, int timeout_ms);
  * ax_recv_if - selective receive with a predicate: take the oldest message
  * for which match(m, ud) is true. match must not wait or send.
  */
-int ax_recv_if(bool (*match)(const ax_msg *m, void *ud), void *ud,
-               ax_msg **out, int timeout_ms);
+int ax_recv_if(bool (*match)(const ax_msg *m, void *ud), void *ud, ax_msg **out,
+               int timeout_ms);
 
 /*
  * ax_call - send req to to and wait for its reply (ax_reply), up to
@@ -338,7 +337,8 @@ const char *ax_exit_kind_name(ax_exit_kind kind);
  */
 char *ax_exit_describe(const ax_exit_info *info, char *buf, size_t size);
 
-/* --- names and statistics -------------------------------------------------- */
+/* --- names and statistics --------------------------------------------------
+ */
 
 /*
  * ax_register - name an actor; the name dies with it.

@@ -103,15 +103,15 @@ typedef struct ax_chan_cbs {
 
 /* Counters of one channel, for tests and benchmarks. */
 typedef struct ax_chan_stats {
-    size_t queued;        /* bytes waiting to be written now */
-    size_t queued_peak;   /* most bytes ever waiting */
-    uint64_t frames_out;  /* frames accepted by send */
-    uint64_t frames_in;   /* frames delivered to on_frame */
-    uint64_t bytes_out;   /* bytes written */
-    uint64_t bytes_in;    /* bytes read */
-    uint64_t writes;      /* writev(2) calls that wrote something */
-    uint64_t reads;       /* read(2) calls that read something */
-    uint64_t refused;     /* sends refused with AX_EAGAIN */
+    size_t queued;       /* bytes waiting to be written now */
+    size_t queued_peak;  /* most bytes ever waiting */
+    uint64_t frames_out; /* frames accepted by send */
+    uint64_t frames_in;  /* frames delivered to on_frame */
+    uint64_t bytes_out;  /* bytes written */
+    uint64_t bytes_in;   /* bytes read */
+    uint64_t writes;     /* writev(2) calls that wrote something */
+    uint64_t reads;      /* read(2) calls that read something */
+    uint64_t refused;    /* sends refused with AX_EAGAIN */
 } ax_chan_stats;
 
 /*
@@ -171,8 +171,8 @@ int ax_chan_send_owned(ax_chan *ch, const ax_frame_hdr *hdr, const void *body,
  * watermark: for the few control frames (exit, down) that must not wait.
  * Frames still leave in send order.
  */
-int ax_chan_send_urgent(ax_chan *ch, const ax_frame_hdr *hdr,
-                        const void *body, size_t len);
+int ax_chan_send_urgent(ax_chan *ch, const ax_frame_hdr *hdr, const void *body,
+                        size_t len);
 
 /*
  * ax_chan_flush - write what is queued now, without waiting.

@@ -430,9 +430,8 @@ linker_actor(void *arg)
     /* Only a trapping actor gets here: report the EXIT it received. */
     ax_exit_info i;
     ax_pid who;
-    int rc = ax_exit_msg_parse(m, &who, &i) == 0 &&
-                     ax_pid_equal(who, child) && i.kind == AX_EXIT_ERROR &&
-                     i.code == 3
+    int rc = ax_exit_msg_parse(m, &who, &i) == 0 && ax_pid_equal(who, child) &&
+                     i.kind == AX_EXIT_ERROR && i.code == 3
                  ? 0
                  : 5;
 
@@ -592,8 +591,7 @@ main(void)
             test_actor_selective_receive_keeps_the_order_of_the_rest, t_setup,
             t_teardown),
         cmocka_unit_test_setup_teardown(
-            test_actor_call_gets_the_reply_of_its_request, t_setup,
-            t_teardown),
+            test_actor_call_gets_the_reply_of_its_request, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(
             test_actor_call_timeout_discards_the_late_reply, t_setup,
             t_teardown),
@@ -623,7 +621,7 @@ main(void)
 
     th_main_setup();
     th_placement = AX_PLACE_COROUTINE;
-    failed += cmocka_run_group_tests_name("coroutine placement", list, NULL,
-                                          NULL);
+    failed +=
+        cmocka_run_group_tests_name("coroutine placement", list, NULL, NULL);
     return failed;
 }

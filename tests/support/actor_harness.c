@@ -44,8 +44,8 @@ th_fail(const char *file, int line, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "%s:%d: %s\n", file, line, what);
     if (failures++ == 0) {
-        snprintf(first_failure, sizeof(first_failure), "%s:%d: %s", file,
-                 line, what);
+        snprintf(first_failure, sizeof(first_failure), "%s:%d: %s", file, line,
+                 what);
     }
 }
 

@@ -30,14 +30,14 @@ ax_spawn_opts th_opts(void);
 void th_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define TH_CHECK(cond)                                                        \
+#define TH_CHECK(cond)                                                         \
     do {                                                                       \
         if (!(cond)) {                                                         \
             th_fail(__FILE__, __LINE__, "check failed: %s", #cond);            \
         }                                                                      \
     } while (0)
 
-#define TH_CHECK_INT(a, b)                                                    \
+#define TH_CHECK_INT(a, b)                                                     \
     do {                                                                       \
         long long th_a_ = (long long)(a), th_b_ = (long long)(b);              \
         if (th_a_ != th_b_) {                                                  \

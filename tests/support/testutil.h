@@ -50,7 +50,7 @@ uint64_t t_now_ns(void);
 long t_rss_kib(void);
 
 /* CHILD_CHECK - in a forked child: if cond is false, _exit(code). */
-#define CHILD_CHECK(cond, code)                                               \
+#define CHILD_CHECK(cond, code)                                                \
     do {                                                                       \
         if (!(cond)) {                                                         \
             _exit(code);                                                       \

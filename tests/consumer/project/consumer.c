@@ -15,8 +15,8 @@ main(void)
     if (ax_msg_pack(&m, "[s i]", "installed", (int64_t)42) < 0) {
         return 1;
     }
-    if (ax_msg_unpack(m, "[s i]", &s, &len, &n) < 0 || n != 42 ||
-        len != 9 || memcmp(s, "installed", 9) != 0) {
+    if (ax_msg_unpack(m, "[s i]", &s, &len, &n) < 0 || n != 42 || len != 9 ||
+        memcmp(s, "installed", 9) != 0) {
         ax_msg_free(m);
         return 1;
     }
