@@ -250,16 +250,24 @@ ax_spawn(ax_actor_fn fn, void *arg, const ax_spawn_opts *opts, ax_pid *out)
 /* --- exits -----------------------------------------------------------------
  */
 
+/*
+ * On-exit functions run outside any actor, whoever caused the exit: there
+ * ax_self() is AX_PID_NONE and a send never waits (a full mailbox gives
+ * AX_EAGAIN), so they cannot park the killer in the middle of an exit.
+ */
 static void
 run_on_exit(ax_actor *a)
 {
+    ax_actor *cur = rt->current;
     exit_fn *e;
 
+    rt->current = NULL;
     while ((e = a->on_exit) != NULL) {
         a->on_exit = e->next;
         e->fn(e->arg);
         ax__free(e);
     }
+    rt->current = cur;
 }
 
 /* Everything an ending actor gives back, in an order that never lets a

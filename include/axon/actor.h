@@ -172,7 +172,8 @@ int ax_kill(ax_pid pid, int code);
 /*
  * ax_on_exit - run fn(arg) when the running actor ends, for any reason
  * (normal, error, killed). Functions run in reverse order of registration,
- * outside the actor (they must not wait).
+ * outside any actor, whoever caused the exit: ax_self() is AX_PID_NONE
+ * there and sends never wait (a full mailbox gives AX_EAGAIN).
  * Returns 0 or AX_ENOMEM.
  * Context: actor.
  */
@@ -269,7 +270,8 @@ int ax_sleep(int ms);
 /*
  * ax_wait_fd - wait until fd is ready for events (AX_READ, AX_WRITE or
  * both), up to timeout_ms, without blocking the loop.
- * Returns the ready events (> 0), or AX_ETIMEDOUT, AX_EINVAL.
+ * Returns the ready events (> 0), or AX_ETIMEDOUT, AX_EINVAL (events),
+ * AX_EBADF (fd is not open).
  * Context: actor, may yield.
  */
 int ax_wait_fd(int fd, int events, int timeout_ms);
