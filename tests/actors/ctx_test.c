@@ -4,8 +4,10 @@
  * Ping-pong a million times (and the time per round trip, printed), a
  * thousand coroutines round-robin, direct switches between coroutines,
  * callee-saved registers and floating-point modes kept per context, stack
- * alignment at entry, deep recursion, reuse of a stack, and the trap when
- * an entry function returns (in a forked child).
+ * alignment at entry, deep recursion, reuse of a stack, the trap when an
+ * entry function returns (in a forked child: under valgrind it reports the
+ * ud2 as an unrecognised instruction, then dies of SIGILL as it should),
+ * and under ASan, that ASan knows which stack is running.
  *
  * Stacks are mmap'd here (64 KiB with a guard page below), not taken from
  * actors/stack.h, and registered with valgrind so it follows the switches.
@@ -165,21 +167,24 @@ fp_set_round(enum round_mode m)
 }
 #endif
 
-/* 1/3 computed now, in the current rounding mode (never folded). */
-static double
-third(void)
+/*
+ * 1 + 2^-30 rounded to float now, in the current rounding mode (never
+ * folded): 1 to nearest or toward zero, 1 + 2^-23 upward. A conversion,
+ * not a division: valgrind honours rounding modes only in conversions.
+ */
+static float
+round_probe(void)
 {
-    double one = 1.0;
-    double three = 3.0;
-    double q;
+    double x = 1.0 + 0x1p-30;
+    float f;
 
-    __asm__ volatile("" : "+m"(one), "+m"(three));
-    q = one / three;
-    __asm__ volatile("" : "+m"(q));
-    return q;
+    __asm__ volatile("" : "+m"(x));
+    f = (float)x;
+    __asm__ volatile("" : "+m"(f));
+    return f;
 }
 
-/* --- setup and teardown ------------------------------------------------- */
+/* --- setup and teardown --------------------------------------------------- */
 
 #ifdef HAVE_FPCTL
 static struct fpctl fp_at_setup;
@@ -207,7 +212,7 @@ teardown(void **state)
     return t_teardown(state);
 }
 
-/* --- ping-pong --------------------------------------------------------- */
+/* --- ping-pong ------------------------------------------------------------ */
 
 #define PINGPONG_ROUNDS 1000000L
 
@@ -265,7 +270,7 @@ test_ctx_pingpong_a_million_times_keeps_turns(void **state)
     assert_int_equal(p.co_count, PINGPONG_ROUNDS);
 }
 
-/* --- many coroutines round-robin -------------------------------------- */
+/* --- many coroutines round-robin ------------------------------------------ */
 
 #define RR_COUNT 1000
 #define RR_ROUNDS 10
@@ -365,7 +370,7 @@ test_ctx_thousand_coroutines_round_robin_keep_their_locals(void **state)
     free(r.cos);
 }
 
-/* --- coroutines switching to each other -------------------------------- */
+/* --- coroutines switching to each other ----------------------------------- */
 
 #define RING_SIZE 8
 #define RING_LAPS 1000
@@ -434,7 +439,7 @@ test_ctx_coroutines_switch_directly_to_each_other(void **state)
     ring = NULL;
 }
 
-/* --- callee-saved registers ------------------------------------------- */
+/* --- callee-saved registers ----------------------------------------------- */
 
 #if defined(__x86_64__) || defined(__aarch64__)
 #define HAVE_REGS_PROBE 1
@@ -614,7 +619,7 @@ test_ctx_callee_saved_registers_survive_a_switch(void **state)
 }
 #endif /* HAVE_REGS_PROBE */
 
-/* --- floating-point state ------------------------------------------------ */
+/* --- floating-point state ------------------------------------------------- */
 
 #ifdef HAVE_FPCTL
 struct fpstate {
@@ -622,8 +627,8 @@ struct fpstate {
     struct fpctl co_at_entry; /* inherited from the creator */
     struct fpctl co_set;      /* after the coroutine set ROUND_UP */
     struct fpctl co_later;    /* its modes after main changed its own */
-    double co_third_up;       /* 1/3 rounded up, before and after */
-    double co_third_later;
+    float co_probe_up;        /* round_probe() rounded up, before and after */
+    float co_probe_later;
     double co_acc; /* doubles carried across switches */
 };
 
@@ -644,13 +649,13 @@ fp_entry(void *arg)
     f->co_at_entry = fp_get();
     fp_set_round(ROUND_UP);
     f->co_set = fp_get();
-    f->co_third_up = third();
+    f->co_probe_up = round_probe();
     for (k = 0; k < 4; k++) {
         acc = fp_step(acc, k);
         ax__ctx_switch(&f->co, &f->main);
     }
     f->co_later = fp_get();
-    f->co_third_later = third();
+    f->co_probe_later = round_probe();
     f->co_acc = acc;
     ax__ctx_switch_final(&f->co, &f->main);
 }
@@ -660,7 +665,8 @@ test_ctx_floating_point_modes_stay_with_their_context(void **state)
 {
     struct fpstate f;
     struct fpctl orig = fp_get(), zero, main_after, main_end;
-    double nearest = third(), main_third_after, acc = 2.0, expect = 1.0;
+    float nearest = round_probe(), main_probe_after;
+    double acc = 2.0, expect = 1.0;
     struct tstack s;
     int k;
 
@@ -672,7 +678,7 @@ test_ctx_floating_point_modes_stay_with_their_context(void **state)
     ax__ctx_switch(&f.main, &f.co);
     /* the coroutine rounds up now; this context must not */
     main_after = fp_get();
-    main_third_after = third();
+    main_probe_after = round_probe();
     fp_set_round(ROUND_ZERO);
     zero = fp_get();
     for (k = 0; k < 4; k++) {
@@ -690,11 +696,12 @@ test_ctx_floating_point_modes_stay_with_their_context(void **state)
     assert_int_not_equal(f.co_set.a, orig.a);
     assert_int_equal(main_after.a, orig.a);
     assert_int_equal(main_after.b, orig.b);
-    assert_true(main_third_after == nearest);
-    assert_true(f.co_third_up > nearest);
+    assert_true(main_probe_after == nearest);
+    assert_true(nearest == 1.0f);
+    assert_true(f.co_probe_up == 1.0f + 0x1p-23f);
     assert_int_equal(f.co_later.a, f.co_set.a);
     assert_int_equal(f.co_later.b, f.co_set.b);
-    assert_true(f.co_third_later == f.co_third_up);
+    assert_true(f.co_probe_later == f.co_probe_up);
     assert_int_equal(main_end.a, zero.a);
     assert_int_equal(main_end.b, zero.b);
     assert_true(f.co_acc == expect);
@@ -702,7 +709,7 @@ test_ctx_floating_point_modes_stay_with_their_context(void **state)
 }
 #endif /* HAVE_FPCTL */
 
-/* --- stack alignment at entry -------------------------------------------- */
+/* --- stack alignment at entry --------------------------------------------- */
 
 struct align {
     uintptr_t sp_at_entry;         /* set by the probe (x86/AArch64) */
@@ -797,7 +804,7 @@ test_ctx_stack_is_16_byte_aligned_at_entry(void **state)
     tstack_close(&s);
 }
 
-/* --- deep recursion ---------------------------------------------------- */
+/* --- deep recursion ------------------------------------------------------- */
 
 #define DEEP_BYTES (48 * KiB)
 #define DEEP_FRAME 256
@@ -874,8 +881,7 @@ test_ctx_deep_recursion_uses_most_of_a_64k_stack(void **state)
     assert_int_equal(d.sum, expect);
 }
 
-/* --- reuse of a stack ------------------------------------------------------
- */
+/* --- reuse of a stack ----------------------------------------------------- */
 
 /*
  * A coroutine that ends deep in its stack leaves its frames behind (under
@@ -966,7 +972,73 @@ test_ctx_stack_is_reusable_after_a_final_switch(void **state)
     assert_int_equal(r.sum, 3ul * REUSE_FRAME);
 }
 
-/* --- an entry function that returns ------------------------------------- */
+/* --- AddressSanitizer follows the switches -------------------------------- */
+
+#ifdef T_ASAN
+/*
+ * ASan names a stack variable only if the address lies in the stack it
+ * believes is running: the switch annotations keep that belief true on
+ * the coroutine and, once the main context learned its bounds, back on
+ * the main stack.
+ */
+struct asan_seen {
+    ax_ctx main, co;
+    char co_kind[16]; /* what ASan says of a coroutine local */
+    char co_name[16];
+};
+
+static void
+asan_locate(void *addr, char kind[16], char name[16])
+{
+    void *region = NULL;
+    size_t size = 0;
+    const char *k = __asan_locate_address(addr, name, 16, &region, &size);
+
+    snprintf(kind, 16, "%s", k != NULL ? k : "?");
+}
+
+static void
+asan_entry(void *arg)
+{
+    struct asan_seen *a = arg;
+    volatile char co_local[32];
+
+    co_local[0] = 1;
+    asan_locate((void *)co_local, a->co_kind, a->co_name);
+    ax__ctx_switch_final(&a->co, &a->main);
+}
+
+static void
+test_ctx_asan_knows_which_stack_runs(void **state)
+{
+    struct asan_seen a;
+    struct tstack s;
+    volatile char main_local[32];
+    char kind[16], name[16];
+    uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    main_local[0] = 1;
+    assert_int_equal(tstack_open(&s, STACK_SIZE), 0);
+    ax__ctx_init_current(&a.main);
+    ax__ctx_make(&a.co, s.base, s.size, asan_entry, &a);
+    ax__ctx_switch(&a.main, &a.co);
+    asan_locate((void *)main_local, kind, name);
+    tstack_close(&s);
+    assert_string_equal(a.co_kind, "stack");
+    assert_string_equal(a.co_name, "co_local");
+    assert_string_equal(kind, "stack");
+    assert_string_equal(name, "main_local");
+    /* the main context learned its bounds from the first switch (locals
+     * may live on a fake stack: the frame itself is on the real one) */
+    assert_true(a.main.stack_size > 0);
+    assert_true(frame >= (uintptr_t)a.main.stack_base);
+    assert_true(frame < (uintptr_t)a.main.stack_base + a.main.stack_size);
+}
+#endif
+
+/* --- an entry function that returns --------------------------------------- */
 
 struct trap {
     ax_ctx main, co;
@@ -1013,7 +1085,7 @@ test_ctx_entry_returning_traps(void **state)
     }
 }
 
-/* --- the ucontext fallback ----------------------------------------------- */
+/* --- the ucontext fallback ------------------------------------------------ */
 
 #ifdef AXON_CTX_UCONTEXT
 /*
@@ -1077,6 +1149,9 @@ main(void)
         T(test_ctx_deep_recursion_uses_most_of_a_64k_stack),
         T(test_ctx_stack_is_reusable_after_a_final_switch),
         T(test_ctx_entry_returning_traps),
+#ifdef T_ASAN
+        T(test_ctx_asan_knows_which_stack_runs),
+#endif
 #ifdef AXON_CTX_UCONTEXT
         T(test_ctx_ucontext_passes_pointers_above_4gib),
 #endif
