@@ -136,6 +136,8 @@ typedef struct ax_rt {
     ax_actor *current;  /* running actor, or NULL */
     ax_actor rq;        /* run queue sentinel (rq_next/rq_prev) */
     ax_actor *spawn_at; /* children of the running actor go after it */
+    ax_actor *runnext;  /* woken by the running actor: runs next */
+    int runnext_streak; /* runnext picks in a row (bounded: fairness) */
     ax_actor *dying;    /* actors whose exits are being processed */
     bool processing_exits;
     ev_prepare sched; /* runs actors before the loop blocks */

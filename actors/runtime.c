@@ -42,17 +42,29 @@ ax_self(void)
 
 /* --- run queue ---------------------------------------------------------- */
 
+/* runnext picks in a row before the queue gets its turn. */
+#define RUNNEXT_MAX 64
+
 static bool
 rq_empty(void)
 {
-    return rt->rq.rq_next == &rt->rq;
+    return rt->rq.rq_next == &rt->rq && rt->runnext == NULL;
 }
 
 static ax_actor *
 rq_pop(void)
 {
-    ax_actor *a = rt->rq.rq_next;
+    ax_actor *a = rt->runnext;
 
+    if (a != NULL) {
+        rt->runnext = NULL;
+        if (rt->runnext_streak++ < RUNNEXT_MAX) {
+            return a;
+        }
+        ax__make_runnable(a); /* to the tail: the queue's turn now */
+    }
+    rt->runnext_streak = 0;
+    a = rt->rq.rq_next;
     if (a == &rt->rq) {
         return NULL;
     }
@@ -65,6 +77,10 @@ rq_pop(void)
 void
 ax__rq_remove(ax_actor *a)
 {
+    if (rt->runnext == a) {
+        rt->runnext = NULL;
+        return;
+    }
     if (rt->spawn_at == a) {
         rt->spawn_at = a->rq_prev;
     }
@@ -121,6 +137,9 @@ ax__park(ax_actor *a, wait_kind w, int timeout_ms)
     a->wait = w;
     a->timed_out = false;
     if (timeout_ms >= 0) {
+        /* libev counts from the time it read before this turn of actors
+         * began, which may be long ago: the wait counts from now. */
+        ev_now_update(rt->loop);
         ev_timer_set(&a->timer, (double)timeout_ms / 1000.0, 0.);
         ev_timer_start(rt->loop, &a->timer);
     }
@@ -136,7 +155,18 @@ ax__wake(ax_actor *a)
     ev_timer_stop(rt->loop, &a->timer);
     ev_io_stop(rt->loop, &a->io);
     a->wait = W_NONE;
-    ax__make_runnable(a);
+    if (rt->current == NULL || a == rt->current) {
+        ax__make_runnable(a);
+        return;
+    }
+    /* Woken by the running actor (a message, say): it runs next, as in
+     * Go's runnext. A reply is handled while its request is hot, and a
+     * parent sums its children before their siblings' subtrees start. */
+    if (rt->runnext != NULL) {
+        ax__make_runnable(rt->runnext);
+    }
+    a->state = A_RUNNABLE;
+    rt->runnext = a;
 }
 
 void
@@ -280,6 +310,7 @@ ax_fini(void)
     ev_idle_stop(rt->loop, &rt->kick);
     ev_ref(rt->loop);
     ev_prepare_stop(rt->loop, &rt->sched);
+    ax__stack_forget_all(NULL); /* no stack is live any more */
     ax__rt_up = false;
 }
 

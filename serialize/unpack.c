@@ -467,8 +467,9 @@ check_format(const char *fmt)
     const char *f = fmt;
     int rc;
 
-    memset(&d, 0, sizeof(d));
     d.fmt0 = fmt;
+    d.f = fmt;
+    d.depth = 0;
     rc = check_value(&d, &f);
     f = skip_separators(f);
     if (rc == 0 && *f != '\0') {
@@ -483,17 +484,18 @@ check_format(const char *fmt)
 static int
 unpack_pass(const ax_msg *m, const char *fmt, va_list ap, bool store)
 {
-    struct dec d;
+    struct dec d; /* path[] is written before it is read: not cleared */
     const char *f = fmt;
     va_list aq;
     int rc;
 
-    memset(&d, 0, sizeof(d));
     d.p = m->data;
     d.n = m->len;
+    d.off = 0;
     d.store = store;
     d.fmt0 = fmt;
     d.f = fmt;
+    d.depth = 0;
     va_copy(aq, ap);
     d.ap = &aq;
     rc = unpack_one(&d, &f);
@@ -517,6 +519,11 @@ ax_msg_vunpack(const ax_msg *m, const char *fmt, va_list ap)
     rc = check_format(fmt);
     if (rc < 0) {
         return rc;
+    }
+    /* One scalar either matches or fails before anything is stored: one
+     * pass is enough. Containers are checked whole before any store. */
+    if (*skip_separators(fmt) != '[' && *skip_separators(fmt) != '{') {
+        return unpack_pass(m, fmt, ap, true);
     }
     rc = unpack_pass(m, fmt, ap, false);
     return rc < 0 ? rc : unpack_pass(m, fmt, ap, true);
