@@ -343,21 +343,41 @@ ax__call_unmonitor(ax_actor *caller, ax_pid callee, uint64_t ref)
     list_remove(&caller->monitors, callee, ref);
 }
 
-int
-ax_wait(ax_pid pid, ax_exit_info *info, int timeout_ms)
+/*
+ * The reference of a's monitor of pid: a live one, or one that fired
+ * already (its monitor is gone, its DOWN is queued); 0 if none.
+ */
+static uint64_t
+wait_ref(const ax_actor *a, ax_pid pid)
 {
-    ax_actor *a = ax__self_actor("ax_wait");
-    uint64_t ref = 0;
-    bool mine = false;
-    ax_exit_info i;
-    ax_msg *down;
-    int rc;
+    uint64_t ref = 0, r;
+    ax_pid who;
 
     for (peer_ref *p = a->monitors; p != NULL; p = p->next) {
         if (!p->for_call && ax_pid_equal(p->pid, pid)) {
             ref = p->ref;
         }
     }
+    for (ax_msg *m = a->mb_head; ref == 0 && m != NULL; m = m->next) {
+        if (m->kind == MSG_PLAIN && ax_msg_has_tag(m, "DOWN") &&
+            ax_down_msg_parse(m, &r, &who, NULL) == 0 &&
+            ax_pid_equal(who, pid)) {
+            ref = r;
+        }
+    }
+    return ref;
+}
+
+int
+ax_wait(ax_pid pid, ax_exit_info *info, int timeout_ms)
+{
+    ax_actor *a = ax__self_actor("ax_wait");
+    uint64_t ref = wait_ref(a, pid);
+    bool mine = false;
+    ax_exit_info i;
+    ax_msg *down;
+    int rc;
+
     if (ref == 0) {
         rc = ax_monitor(pid, &ref);
         if (rc < 0) {
