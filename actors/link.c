@@ -303,6 +303,7 @@ drop_queued_down(ax_actor *a, uint64_t ref)
             }
             a->mb_count--;
             ax_msg_free(m);
+            ax__admit_senders(a);
             return;
         }
     }

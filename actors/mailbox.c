@@ -72,8 +72,8 @@ ax__deliver(ax_actor *a, ax_msg *m)
 }
 
 /* Room was made in a's mailbox: let waiting senders in, oldest first. */
-static void
-admit_senders(ax_actor *a)
+void
+ax__admit_senders(ax_actor *a)
 {
     ax_actor *s;
 
@@ -107,7 +107,7 @@ take(ax_actor *a)
             m->next = NULL;
             a->mb_count--;
             a->st.received++;
-            admit_senders(a);
+            ax__admit_senders(a);
             return m;
         }
         pp = &m->next;
@@ -264,11 +264,11 @@ ax_call(ax_pid to, ax_msg *req, ax_msg **reply, int timeout_ms)
     int rc;
 
     AX_REQUIRE(req != NULL && reply != NULL, "ax_call: NULL argument");
-    if (b == NULL || b->dying) {
-        return ax__fail(AX_ESRCH, "ax_call: no such actor");
-    }
-    if (ax__call_monitor(a, b, ref) < 0) {
-        return AX_ENOMEM;
+    if (b == NULL || b->dying || ax__call_monitor(a, b, ref) < 0) {
+        ax_msg_free(req); /* ax_call always takes req */
+        return b == NULL || b->dying
+                   ? ax__fail(AX_ESRCH, "ax_call: no such actor")
+                   : AX_ENOMEM;
     }
     req->kind = MSG_CALL;
     req->ref = ref;
@@ -351,6 +351,7 @@ ax__mailbox_release(ax_actor *a)
         if (t->senders_tail == a) {
             t->senders_tail = prev;
         }
+        rt->st.dead_letters++; /* its sender died before it got in */
         ax_msg_free(a->send_msg);
         a->send_msg = NULL;
         a->send_target = NULL;

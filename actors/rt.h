@@ -194,6 +194,9 @@ void ax__exit_actor(ax_actor *a, ax_exit_info info);
 /* Deliver m (owned) to a's mailbox: never waits, ignores the capacity. */
 void ax__deliver(ax_actor *a, ax_msg *m);
 
+/* Room was made in a's mailbox: let waiting senders in (mailbox.c). */
+void ax__admit_senders(ax_actor *a);
+
 /* Mailbox clean-up and blocked senders when a dies (mailbox.c). */
 void ax__mailbox_release(ax_actor *a);
 

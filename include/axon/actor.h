@@ -240,10 +240,9 @@ int ax_recv_if(bool (*match)(const ax_msg *m, void *ud), void *ud, ax_msg **out,
  * its call timed out is discarded (counted as a stale reply), never taken
  * for the answer of a later call. Messages that arrive meanwhile stay in
  * the mailbox.
- * Returns 0 (the caller owns *reply), AX_ETIMEDOUT, or AX_ESRCH when to is
- * dead (known here, or learned while waiting: the callee died).
- * Ownership: req as in ax_send (on failure before sending, the caller keeps
- * it; once sent, the runtime owns it even if the call times out).
+ * Returns 0 (the caller owns *reply), AX_ETIMEDOUT, AX_ESRCH when to is
+ * dead (known here, or learned while waiting: the callee died), AX_ENOMEM.
+ * Ownership: ax_call always takes req, whatever it returns.
  * Context: actor, may yield.
  */
 int ax_call(ax_pid to, ax_msg *req, ax_msg **reply, int timeout_ms);

@@ -327,8 +327,7 @@ body_call_dead(void *arg)
     ax_sendf(srv, "[s]", "stop");
     join(srv);
     ax_msg_pack(&req, "[s i i]", "add", (int64_t)1, (int64_t)1);
-    TH_CHECK_INT(ax_call(srv, req, &reply, 1000), AX_ESRCH);
-    ax_msg_free(req); /* not sent: still ours */
+    TH_CHECK_INT(ax_call(srv, req, &reply, 1000), AX_ESRCH); /* takes req */
 }
 
 static void
