@@ -25,13 +25,13 @@
 
 typedef struct ax_ctx {
 #ifdef AXON_CTX_UCONTEXT
-    ucontext_t uc;           /* the fallback's whole register file */
+    ucontext_t uc; /* the fallback's whole register file */
 #else
-    void *sp;                /* saved stack pointer, registers below it */
+    void *sp; /* saved stack pointer, registers below it */
 #endif
-    const void *stack_base;  /* lowest address of the stack (ASan) */
-    size_t stack_size;       /* its size; 0: not known yet (the main stack) */
-    void *fake_stack;        /* ASan's fake stack of this context */
+    const void *stack_base; /* lowest address of the stack (ASan) */
+    size_t stack_size;      /* its size; 0: not known yet (the main stack) */
+    void *fake_stack;       /* ASan's fake stack of this context */
 } ax_ctx;
 
 /*
