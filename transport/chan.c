@@ -185,28 +185,30 @@ flush_now(ax_chan *ch)
     maybe_drain(ch);
 }
 
+/* The prepare watcher (before the loop blocks) and the write watcher (the
+ * fd took more) both just flush; the callback may close the channel. */
 static void
-on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+flush_from_loop(ax_chan *ch)
 {
-    ax_chan *ch = w->data;
-
-    (void)loop;
-    (void)revents;
     ch->busy++;
     flush_now(ch);
     leave(ch);
 }
 
 static void
-on_writable(struct ev_loop *loop, ev_io *w, int revents)
+on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-    ax_chan *ch = w->data;
-
     (void)loop;
     (void)revents;
-    ch->busy++;
-    flush_now(ch);
-    leave(ch);
+    flush_from_loop(w->data);
+}
+
+static void
+on_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    flush_from_loop(w->data);
 }
 
 static bool

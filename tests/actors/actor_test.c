@@ -113,40 +113,12 @@ blocked_actor(void *arg)
 
 /* --- helpers for the driver -------------------------------------------- */
 
-static ax_pid
-spawn_checked(ax_actor_fn fn, const ax_spawn_opts *o)
-{
-    ax_pid pid = AX_PID_NONE;
-    int rc = ax_spawn(fn, NULL, o, &pid);
-
-    TH_CHECK_INT(rc, 0);
-    return pid;
-}
-
-static ax_pid
-spawn_plain(ax_actor_fn fn)
-{
-    ax_spawn_opts o = th_opts();
-
-    return spawn_checked(fn, &o);
-}
-
-/* Wait for pid's end and return how it ended. */
-static ax_exit_info
-join(ax_pid pid)
-{
-    ax_exit_info info = {AX_EXIT_NOPROC, -1, 0, false};
-
-    TH_CHECK_INT(ax_wait(pid, &info, 5000), 0);
-    return info;
-}
-
 /* --- bodies --------------------------------------------------------------- */
 
 static void
 body_ping_pong(void *arg)
 {
-    ax_pid echo = spawn_plain(echo_actor);
+    ax_pid echo = th_spawn(echo_actor);
     ax_msg *m;
     int64_t n = -1;
 
@@ -161,7 +133,7 @@ body_ping_pong(void *arg)
         }
     }
     ax_sendf(echo, "[s]", "stop");
-    TH_CHECK_INT(join(echo).kind, AX_EXIT_NORMAL);
+    TH_CHECK_INT(th_join(echo).kind, AX_EXIT_NORMAL);
 }
 
 static void
@@ -182,7 +154,7 @@ body_per_sender_order(void *arg)
 
     (void)arg;
     for (int i = 0; i < SENDERS; i++) {
-        s[i] = spawn_plain(counter_actor);
+        s[i] = th_spawn(counter_actor);
         ax_sendf(s[i], "[s p i]", "go", ax_self(), (int64_t)N);
     }
     for (int got = 0; got < SENDERS * N; got++) {
@@ -204,7 +176,7 @@ body_per_sender_order(void *arg)
     }
     for (int i = 0; i < SENDERS; i++) {
         TH_CHECK_INT(next[i], N);
-        TH_CHECK_INT(join(s[i]).kind, AX_EXIT_NORMAL);
+        TH_CHECK_INT(th_join(s[i]).kind, AX_EXIT_NORMAL);
     }
 }
 
@@ -219,7 +191,7 @@ test_actor_messages_from_one_sender_arrive_in_send_order(void **state)
 static void
 body_selective(void *arg)
 {
-    ax_pid c = spawn_plain(counter_actor);
+    ax_pid c = th_spawn(counter_actor);
     ax_msg *m;
     int64_t seq;
 
@@ -247,7 +219,7 @@ body_selective(void *arg)
     TH_CHECK_INT(ax_recv(&m, 0), 0);
     TH_CHECK(ax_msg_has_tag(m, "other"));
     ax_msg_free(m);
-    join(c);
+    th_join(c);
 }
 
 static void
@@ -260,7 +232,7 @@ test_actor_selective_receive_keeps_the_order_of_the_rest(void **state)
 static void
 body_call(void *arg)
 {
-    ax_pid srv = spawn_plain(server_actor);
+    ax_pid srv = th_spawn(server_actor);
     ax_msg *req, *reply;
     int64_t sum = 0;
 
@@ -274,7 +246,7 @@ body_call(void *arg)
         ax_msg_free(reply);
     }
     ax_sendf(srv, "[s]", "stop");
-    join(srv);
+    th_join(srv);
 }
 
 static void
@@ -289,7 +261,7 @@ test_actor_call_gets_the_reply_of_its_request(void **state)
 static void
 body_call_timeout(void *arg)
 {
-    ax_pid srv = spawn_plain(server_actor);
+    ax_pid srv = th_spawn(server_actor);
     ax_msg *req, *reply = NULL;
     int64_t sum = 0;
 
@@ -303,7 +275,7 @@ body_call_timeout(void *arg)
     ax_msg_free(reply);
     TH_CHECK_INT(ax_recv(&reply, 0), AX_ETIMEDOUT); /* and it is not here */
     ax_sendf(srv, "[s]", "stop");
-    join(srv);
+    th_join(srv);
     ax_runtime_stats st;
 
     ax_runtime_stats_get(&st);
@@ -320,12 +292,12 @@ test_actor_call_timeout_discards_the_late_reply(void **state)
 static void
 body_call_dead(void *arg)
 {
-    ax_pid srv = spawn_plain(server_actor);
+    ax_pid srv = th_spawn(server_actor);
     ax_msg *req, *reply;
 
     (void)arg;
     ax_sendf(srv, "[s]", "stop");
-    join(srv);
+    th_join(srv);
     ax_msg_pack(&req, "[s i i]", "add", (int64_t)1, (int64_t)1);
     TH_CHECK_INT(ax_call(srv, req, &reply, 1000), AX_ESRCH); /* takes req */
 }
@@ -341,9 +313,9 @@ test_actor_call_to_a_dead_actor_fails_with_esrch(void **state)
 static void
 body_exit_reasons(void *arg)
 {
-    ax_pid a = spawn_plain(exit_code_actor);
-    ax_pid b = spawn_plain(exit_code_actor);
-    ax_pid c = spawn_plain(blocked_actor);
+    ax_pid a = th_spawn(exit_code_actor);
+    ax_pid b = th_spawn(exit_code_actor);
+    ax_pid c = th_spawn(blocked_actor);
     ax_exit_info i;
     uint64_t ref, got_ref;
     ax_pid who;
@@ -359,11 +331,11 @@ body_exit_reasons(void *arg)
         ax_msg_free(m);
     }
     ax_sendf(b, "[s d]", "exit", 42);
-    i = join(b);
+    i = th_join(b);
     TH_CHECK_INT(i.kind, AX_EXIT_ERROR);
     TH_CHECK_INT(i.code, 42);
     TH_CHECK_INT(ax_kill(c, 7), 0);
-    i = join(c);
+    i = th_join(c);
     TH_CHECK_INT(i.kind, AX_EXIT_KILLED);
     TH_CHECK_INT(i.code, 7);
     TH_CHECK_INT(ax_kill(c, 7), AX_ESRCH);
@@ -441,17 +413,17 @@ linker_actor(void *arg)
 static void
 body_links(void *arg)
 {
-    ax_pid l1 = spawn_plain(linker_actor);
-    ax_pid l2 = spawn_plain(linker_actor);
+    ax_pid l1 = th_spawn(linker_actor);
+    ax_pid l2 = th_spawn(linker_actor);
     ax_exit_info i;
 
     (void)arg;
     ax_sendf(l1, "[s b]", "trap", 0);
-    i = join(l1);
+    i = th_join(l1);
     TH_CHECK_INT(i.kind, AX_EXIT_ERROR); /* died of its child's reason */
     TH_CHECK_INT(i.code, 3);
     ax_sendf(l2, "[s b]", "trap", 1);
-    i = join(l2);
+    i = th_join(l2);
     TH_CHECK_INT(i.kind, AX_EXIT_NORMAL); /* trapped, got EXIT, returned 0 */
 }
 
@@ -470,7 +442,7 @@ body_names(void *arg)
 
     (void)arg;
     o.name = "echo";
-    e = spawn_checked(echo_actor, &o);
+    e = th_spawn_with(echo_actor, &o);
     TH_CHECK_INT(ax_whereis("echo", &found), 0);
     TH_CHECK(ax_pid_equal(found, e));
     TH_CHECK_INT(ax_spawn(echo_actor, NULL, &o, NULL), AX_EEXIST);
@@ -480,7 +452,7 @@ body_names(void *arg)
     TH_CHECK_INT(ax_unregister("driver"), 0);
     TH_CHECK_INT(ax_whereis("driver", &found), AX_ENOENT);
     ax_sendf(e, "[s]", "stop");
-    join(e);
+    th_join(e);
     TH_CHECK_INT(ax_whereis("echo", &found), AX_ENOENT); /* died with it */
 }
 
@@ -494,13 +466,13 @@ test_actor_names_register_resolve_and_die_with_the_actor(void **state)
 static void
 body_dead_letters(void *arg)
 {
-    ax_pid e = spawn_plain(echo_actor);
+    ax_pid e = th_spawn(echo_actor);
     ax_runtime_stats before, after;
     ax_msg *m;
 
     (void)arg;
     ax_sendf(e, "[s]", "stop");
-    join(e);
+    th_join(e);
     ax_runtime_stats_get(&before);
     TH_CHECK_INT(ax_sendf(e, "[s]", "hello"), 0);
     ax_runtime_stats_get(&after);
@@ -554,7 +526,7 @@ body_capacity(void *arg)
 
     (void)arg;
     o.mailbox_capacity = 16;
-    sink = spawn_checked(slow_sink_actor, &o);
+    sink = th_spawn_with(slow_sink_actor, &o);
     for (int64_t i = 0; i < 2000; i++) {
         TH_CHECK_INT(ax_sendf(sink, "[s p i]", "seq", ax_self(), i), 0);
         if (ax_stats(sink, &st) == 0) {
@@ -567,7 +539,7 @@ body_capacity(void *arg)
         ax_msg_free(m);
     }
     TH_CHECK_INT(n, 2000);
-    TH_CHECK_INT(join(sink).kind, AX_EXIT_NORMAL);
+    TH_CHECK_INT(th_join(sink).kind, AX_EXIT_NORMAL);
 }
 
 static void

@@ -735,39 +735,12 @@ unlinker_actor(void *arg)
 /* --- helpers for the driver ---------------------------------------------- */
 
 static ax_pid
-spawn_checked(ax_actor_fn fn, const ax_spawn_opts *o)
-{
-    ax_pid pid = AX_PID_NONE;
-
-    TH_CHECK_INT(ax_spawn(fn, NULL, o, &pid), 0);
-    return pid;
-}
-
-static ax_pid
-spawn_plain(ax_actor_fn fn)
-{
-    ax_spawn_opts o = th_opts();
-
-    return spawn_checked(fn, &o);
-}
-
-static ax_pid
 spawn_monitored(ax_actor_fn fn)
 {
     ax_spawn_opts o = th_opts();
 
     o.monitor = true;
-    return spawn_checked(fn, &o);
-}
-
-/* Wait for pid's end and return how it ended. */
-static ax_exit_info
-join(ax_pid pid)
-{
-    ax_exit_info info = {AX_EXIT_NOPROC, -1, 0, false};
-
-    TH_CHECK_INT(ax_wait(pid, &info, 5000), 0);
-    return info;
+    return th_spawn_with(fn, &o);
 }
 
 /*
@@ -853,7 +826,7 @@ kill_waiter(ax_pid w, int code)
     ax_exit_info i;
 
     TH_CHECK_INT(ax_kill(w, code), 0);
-    i = join(w);
+    i = th_join(w);
     TH_CHECK_INT(i.kind, AX_EXIT_KILLED);
     TH_CHECK_INT(i.code, code);
     expect_none("resumed", 200);
@@ -950,7 +923,7 @@ body_kill_in_call(void *arg)
         /* Counted where the dead caller lived: here, in this placement. */
         TH_CHECK_INT(after.dead_letters, before.dead_letters + 1);
     }
-    TH_CHECK_INT(join(callee).kind, AX_EXIT_NORMAL);
+    TH_CHECK_INT(th_join(callee).kind, AX_EXIT_NORMAL);
     TH_CHECK_INT(live_actors(), live);
 }
 
@@ -985,7 +958,7 @@ body_kill_in_wait_fd(void *arg)
     settle();
     TH_CHECK_INT(write(q[1], "x", 1), 1);
     TH_CHECK_INT(expect_int("ready"), AX_READ);
-    TH_CHECK_INT(join(r).kind, AX_EXIT_NORMAL);
+    TH_CHECK_INT(th_join(r).kind, AX_EXIT_NORMAL);
     close(q[0]);
     close(q[1]);
     TH_CHECK_INT(live_actors(), live);
@@ -1017,7 +990,7 @@ body_kill_blocked_sender(void *arg)
     (void)arg;
     o.mailbox_capacity = 1;
     o.monitor = true;
-    sink = spawn_checked(gate_sink_actor, &o);
+    sink = th_spawn_with(gate_sink_actor, &o);
     TH_CHECK_INT(ax_sendf(sink, "[s]", "fill"), 0); /* full now */
     w = start_waiter(WK_SEND, sink, -1);
     kill_waiter(w, 46);
@@ -1029,7 +1002,7 @@ body_kill_blocked_sender(void *arg)
         TH_CHECK(!from_dead);
         ax_msg_free(m);
     }
-    TH_CHECK_INT(join(sink).kind, AX_EXIT_NORMAL);
+    TH_CHECK_INT(th_join(sink).kind, AX_EXIT_NORMAL);
     TH_CHECK_INT(live_actors(), live);
 }
 
@@ -1054,12 +1027,12 @@ body_kill_full_receiver(void *arg)
     (void)arg;
     o.mailbox_capacity = 1;
     o.monitor = true;
-    sink = spawn_checked(blocked_actor, &o);
+    sink = th_spawn_with(blocked_actor, &o);
     TH_CHECK_INT(ax_sendf(sink, "[s]", "fill"), 0);
     w = start_waiter(WK_SEND, sink, -1);
     ax_runtime_stats_get(&before);
     TH_CHECK_INT(ax_kill(sink, 47), 0);
-    i = join(sink);
+    i = th_join(sink);
     TH_CHECK_INT(i.kind, AX_EXIT_KILLED);
     TH_CHECK_INT(i.code, 47);
     TH_CHECK_INT(expect_int("resumed"), WK_SEND);
@@ -1067,7 +1040,7 @@ body_kill_full_receiver(void *arg)
     if (th_placement == AX_PLACE_COROUTINE) {
         TH_CHECK_INT(after.dead_letters, before.dead_letters + 1);
     }
-    TH_CHECK_INT(join(w).kind, AX_EXIT_NORMAL);
+    TH_CHECK_INT(th_join(w).kind, AX_EXIT_NORMAL);
     TH_CHECK_INT(live_actors(), live);
 }
 
@@ -1090,7 +1063,7 @@ body_kill_in_join(void *arg)
     (void)arg;
     kill_waiter(w, 48);
     TH_CHECK_INT(ax_kill(target, 49), 0);
-    i = join(target);
+    i = th_join(target);
     TH_CHECK_INT(i.kind, AX_EXIT_KILLED);
     TH_CHECK_INT(i.code, 49);
     TH_CHECK_INT(live_actors(), live);
@@ -1122,7 +1095,7 @@ body_on_exit(void *arg)
     for (int n = 3; n >= 1; n--) {
         TH_CHECK_INT(expect_int("on_exit"), n);
     }
-    i = join(a);
+    i = th_join(a);
     TH_CHECK_INT(i.kind, end == END_RETURN        ? AX_EXIT_NORMAL
                          : end == END_NESTED_EXIT ? AX_EXIT_ERROR
                                                   : AX_EXIT_KILLED);
@@ -1179,7 +1152,7 @@ body_on_exit_full_send(void *arg)
     (void)arg;
     o.mailbox_capacity = 1;
     o.monitor = true;
-    sink = spawn_checked(blocked_actor, &o);
+    sink = th_spawn_with(blocked_actor, &o);
     TH_CHECK_INT(ax_sendf(sink, "[s]", "fill"), 0);
     for (int k = 0; k < 2; k++) {
         int end = k == 0 ? END_RETURN : END_KILLED;
@@ -1198,11 +1171,11 @@ body_on_exit_full_send(void *arg)
             TH_CHECK(ax_pid_is_none(ax_msg_sender(m))); /* from no actor */
             ax_msg_free(m);
         }
-        TH_CHECK_INT(join(a).kind,
+        TH_CHECK_INT(th_join(a).kind,
                      end == END_RETURN ? AX_EXIT_NORMAL : AX_EXIT_KILLED);
     }
     TH_CHECK_INT(ax_kill(sink, 1), 0);
-    join(sink);
+    th_join(sink);
     TH_CHECK_INT(live_actors(), live);
 }
 
@@ -1230,7 +1203,7 @@ body_yield(void *arg)
     }
     TH_CHECK_INT(seen, 200);
     TH_CHECK_INT(bad, 0);
-    TH_CHECK_INT(join(pair).kind, AX_EXIT_NORMAL);
+    TH_CHECK_INT(th_join(pair).kind, AX_EXIT_NORMAL);
 }
 
 static void
@@ -1271,7 +1244,7 @@ body_sleep(void *arg)
             }
             ax_msg_free(m);
         }
-        TH_CHECK_INT(join(s).kind, AX_EXIT_NORMAL);
+        TH_CHECK_INT(th_join(s).kind, AX_EXIT_NORMAL);
     }
 }
 
@@ -1308,7 +1281,7 @@ body_recv_timeouts(void *arg)
     TH_CHECK_INT(rc_match, AX_ETIMEDOUT);
     TH_CHECK(us_match >= 100000 && us_match < 600000);
     TH_CHECK_INT(rc_kept, 0);
-    TH_CHECK_INT(join(r).kind, AX_EXIT_NORMAL);
+    TH_CHECK_INT(th_join(r).kind, AX_EXIT_NORMAL);
 }
 
 static void
@@ -1347,7 +1320,7 @@ body_wait_fd(void *arg)
     TH_CHECK_INT(rc_bits, AX_EINVAL);
     TH_CHECK_INT(rc_closed, AX_EBADF);
     TH_CHECK_INT(rc_neg, AX_EBADF);
-    TH_CHECK_INT(join(p).kind, AX_EXIT_NORMAL);
+    TH_CHECK_INT(th_join(p).kind, AX_EXIT_NORMAL);
 }
 
 static void
@@ -1370,7 +1343,7 @@ static void
 body_chain(void *arg)
 {
     int64_t len = RUNNING_ON_VALGRIND ? 2000 : 10000, n, good = 0;
-    ax_pid first = spawn_plain(chain_actor), who, last = AX_PID_NONE;
+    ax_pid first = th_spawn(chain_actor), who, last = AX_PID_NONE;
     size_t live = live_actors();
     ax_exit_info i;
     ax_msg *m;
@@ -1466,7 +1439,7 @@ body_trap_exit(void *arg)
     expect_exit_msg(c1, "killed", 33);
     c2 = expect_child();
     expect_exit_msg(c2, "normal", 0);
-    TH_CHECK_INT(join(t).kind, AX_EXIT_NORMAL); /* survived both */
+    TH_CHECK_INT(th_join(t).kind, AX_EXIT_NORMAL); /* survived both */
 }
 
 static void
@@ -1488,11 +1461,11 @@ body_unlink(void *arg)
         TH_CHECK_INT(ax_sendf(u, "[s p b]", "unlink", ax_self(), trap), 0);
         c = expect_child();
         TH_CHECK_INT(ax_kill(c, 34), 0);
-        i = join(c); /* no monitor of ours: remembered by the runtime */
+        i = th_join(c); /* no monitor of ours: remembered by the runtime */
         TH_CHECK_INT(i.kind, AX_EXIT_KILLED);
         TH_CHECK_INT(i.code, 34);
         ax_msg_free(expect("none", 5000));
-        TH_CHECK_INT(join(u).kind, AX_EXIT_NORMAL); /* not killed with c */
+        TH_CHECK_INT(th_join(u).kind, AX_EXIT_NORMAL); /* not killed with c */
     }
 }
 
@@ -1508,7 +1481,7 @@ test_lifecycle_unlink_stops_exit_propagation(void **state)
 static void
 body_demonitor(void *arg)
 {
-    ax_pid a = spawn_plain(blocked_actor);
+    ax_pid a = th_spawn(blocked_actor);
     ax_exit_info i;
     uint64_t ref;
 
@@ -1518,7 +1491,7 @@ body_demonitor(void *arg)
     TH_CHECK_INT(ax_kill(a, 35), 0);
     settle();
     expect_none("DOWN", 100);
-    i = join(a);
+    i = th_join(a);
     TH_CHECK_INT(i.kind, AX_EXIT_KILLED);
 }
 
@@ -1544,7 +1517,7 @@ is_down_of(const ax_msg *m, void *ud)
 static void
 body_demonitor_queued(void *arg)
 {
-    ax_pid b = spawn_plain(exit_code_actor);
+    ax_pid b = th_spawn(exit_code_actor);
     uint64_t ref1, ref2;
     ax_actor_stats st;
     ax_msg *m;
@@ -1609,7 +1582,7 @@ test_lifecycle_wait_twice_on_an_ended_actor_gives_its_reason(void **state)
 static void
 body_wait_timeout(void *arg)
 {
-    ax_pid a = spawn_plain(blocked_actor);
+    ax_pid a = th_spawn(blocked_actor);
     ax_pid b = spawn_monitored(blocked_actor);
     ax_exit_info i;
     uint64_t t0;
@@ -1623,7 +1596,7 @@ body_wait_timeout(void *arg)
     expect_none("DOWN", 50);
     TH_CHECK_INT(ax_wait(b, &i, 50), AX_ETIMEDOUT);
     TH_CHECK_INT(ax_kill(b, 37), 0);
-    i = join(b);
+    i = th_join(b);
     TH_CHECK_INT(i.kind, AX_EXIT_KILLED);
     TH_CHECK_INT(i.code, 37);
     expect_none("DOWN", 50);

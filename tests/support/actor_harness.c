@@ -97,3 +97,29 @@ th_expect(const char *tag, int timeout_ms)
     }
     return m;
 }
+
+ax_pid
+th_spawn_with(ax_actor_fn fn, const ax_spawn_opts *o)
+{
+    ax_pid pid = AX_PID_NONE;
+
+    TH_CHECK_INT(ax_spawn(fn, NULL, o, &pid), 0);
+    return pid;
+}
+
+ax_pid
+th_spawn(ax_actor_fn fn)
+{
+    ax_spawn_opts o = th_opts();
+
+    return th_spawn_with(fn, &o);
+}
+
+ax_exit_info
+th_join(ax_pid pid)
+{
+    ax_exit_info info = {AX_EXIT_NOPROC, -1, 0, false};
+
+    TH_CHECK_INT(ax_wait(pid, &info, 5000), 0);
+    return info;
+}

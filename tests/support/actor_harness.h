@@ -60,6 +60,15 @@ void th_run(void (*body)(void *arg), void *arg);
  */
 void th_main_setup(void);
 
+/* Spawn fn (argument NULL) with o; a failure is a failed check. */
+ax_pid th_spawn_with(ax_actor_fn fn, const ax_spawn_opts *o);
+
+/* Spawn fn with th_opts(). */
+ax_pid th_spawn(ax_actor_fn fn);
+
+/* Wait (up to 5 s) for pid's end and return how it ended. */
+ax_exit_info th_join(ax_pid pid);
+
 /* Receive one message and check its tag; returns it (caller frees) or NULL. */
 ax_msg *th_expect(const char *tag, int timeout_ms);
 
