@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "actors/node.h"
 
 /* Dead slots kept before reuse: their exit reasons stay readable. */
 #define REMEMBER_DEAD 1024
@@ -21,10 +22,67 @@
 
 static ax_rt *const rt = &ax__rt;
 
+/*
+ * Actors promoted into this process keep the address they were born with
+ * (another node's): they live here under an alias, not in a slot.
+ */
+typedef struct alias {
+    ax_pid pid;
+    ax_actor *actor;
+} alias;
+
+static alias *aliases;
+static size_t naliases;
+
 ax_pid
 ax__pid_of(const ax_actor *a)
 {
-    return (ax_pid){rt->node, a->id};
+    return (ax_pid){a->node, a->id};
+}
+
+int
+ax__alias_add(ax_actor *a)
+{
+    alias *n = ax__realloc(aliases, (naliases + 1) * sizeof(*n));
+
+    if (n == NULL) {
+        return AX_ENOMEM;
+    }
+    aliases = n;
+    aliases[naliases++] = (alias){ax__pid_of(a), a};
+    return 0;
+}
+
+static bool
+alias_remove(const ax_actor *a)
+{
+    for (size_t i = 0; i < naliases; i++) {
+        if (aliases[i].actor == a) {
+            aliases[i] = aliases[--naliases];
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+ax__alias_each(void (*fn)(ax_actor *, uint64_t, const ax_pid *,
+                          const ax_exit_info *),
+               uint64_t node, const ax_pid *one, const ax_exit_info *i)
+{
+    for (size_t k = 0; k < naliases; k++) {
+        if (!aliases[k].actor->dying) {
+            fn(aliases[k].actor, node, one, i);
+        }
+    }
+}
+
+void
+ax__aliases_forget(void)
+{
+    ax__free(aliases);
+    aliases = NULL;
+    naliases = 0;
 }
 
 ax_actor *
@@ -33,7 +91,15 @@ ax__lookup(ax_pid pid)
     uint32_t idx = (uint32_t)pid.id - 1;
     const slot *s;
 
-    if (pid.node != rt->node || (uint32_t)pid.id == 0 || idx >= rt->nslots) {
+    if (pid.node != rt->node) {
+        for (size_t k = 0; k < naliases; k++) {
+            if (ax_pid_equal(aliases[k].pid, pid)) {
+                return aliases[k].actor;
+            }
+        }
+        return NULL;
+    }
+    if ((uint32_t)pid.id == 0 || idx >= rt->nslots) {
         return NULL;
     }
     s = &rt->slots[idx];
@@ -103,7 +169,10 @@ ax__remembered_exit(ax_pid pid, ax_exit_info *out)
     uint32_t idx = (uint32_t)pid.id - 1;
     const slot *s;
 
-    if (pid.node != rt->node || (uint32_t)pid.id == 0 || idx >= rt->nslots) {
+    if (pid.node != rt->node) {
+        return ax__remote_gone(pid, out);
+    }
+    if ((uint32_t)pid.id == 0 || idx >= rt->nslots) {
         return false;
     }
     s = &rt->slots[idx];
@@ -199,6 +268,7 @@ actor_create(ax_actor_fn fn, void *arg, const ax_spawn_opts *o, ax_actor **out)
         return rc;
     }
     rt->slots[idx].actor = a;
+    a->node = rt->node;
     a->id = (uint64_t)rt->slots[idx].gen << 32 | (idx + 1);
     a->fn = fn;
     a->arg = arg;
@@ -211,6 +281,27 @@ actor_create(ax_actor_fn fn, void *arg, const ax_spawn_opts *o, ax_actor **out)
     return 0;
 }
 
+/*
+ * A process actor with a name: the name is registered once its address is
+ * known; if it is taken, the new process is killed as it starts.
+ */
+static int
+spawn_named_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
+                    ax_pid *out)
+{
+    ax_pid pid;
+    int rc = ax__spawn_process(fn, arg, o, &pid);
+
+    if (rc == 0 && o->name != NULL && (rc = ax_register(o->name, pid)) < 0) {
+        ax_kill(pid, rc);
+        return rc;
+    }
+    if (rc == 0 && out != NULL) {
+        *out = pid;
+    }
+    return rc;
+}
+
 int
 ax_spawn(ax_actor_fn fn, void *arg, const ax_spawn_opts *opts, ax_pid *out)
 {
@@ -221,13 +312,12 @@ ax_spawn(ax_actor_fn fn, void *arg, const ax_spawn_opts *opts, ax_pid *out)
 
     AX_REQUIRE(ax__rt_up, "ax_spawn before ax_init");
     AX_REQUIRE(fn != NULL, "ax_spawn: fn is NULL");
-    if (o->placement == AX_PLACE_PROCESS) {
-        return ax__fail(AX_ENOTSUP, "ax_spawn: process placement is not "
-                                    "implemented yet");
-    }
     if ((o->link || o->monitor) && rt->current == NULL) {
         return ax__fail(AX_EINVAL, "ax_spawn: link/monitor need a spawner "
                                    "actor");
+    }
+    if (ax__placement(o) == AX_PLACE_PROCESS) {
+        return spawn_named_process(fn, arg, o, out);
     }
     rc = actor_create(fn, arg, o, &a);
     if (rc < 0) {
@@ -280,8 +370,11 @@ finish(ax_actor *a)
     }
     ev_timer_stop(rt->loop, &a->timer);
     ev_io_stop(rt->loop, &a->io);
-    slot_release((uint32_t)a->id - 1, &a->exit);
+    if (!alias_remove(a)) {
+        slot_release((uint32_t)a->id - 1, &a->exit);
+    }
     rt->st.actors--;
+    ax__node_actor_ended(a);
     ax__names_release(a);
     run_on_exit(a);
     ax__mailbox_release(a);
@@ -295,8 +388,6 @@ finish(ax_actor *a)
 void
 ax__exit_actor(ax_actor *a, ax_exit_info info)
 {
-    ax_actor *cur = rt->current;
-
     if (a->dying || a->state == A_DEAD) {
         return;
     }
@@ -307,9 +398,17 @@ ax__exit_actor(ax_actor *a, ax_exit_info info)
     }
     a->rq_next = rt->dying; /* the dying list reuses the run queue link */
     rt->dying = a;
-    if (rt->processing_exits) {
-        return;
+    if (!rt->processing_exits) {
+        ax__exits_run();
     }
+}
+
+void
+ax__exits_run(void)
+{
+    ax_actor *cur = rt->current;
+    ax_actor *a;
+
     rt->processing_exits = true;
     while ((a = rt->dying) != NULL) {
         rt->dying = a->rq_next;
@@ -340,6 +439,16 @@ ax_kill(ax_pid pid, int code)
 
     AX_REQUIRE(ax__rt_up, "ax_kill before ax_init");
     a = ax__lookup(pid);
+    if (a == NULL && pid.node != rt->node && ax__route(pid) != NULL &&
+        !ax__remembered_exit(pid, &(ax_exit_info){0})) {
+        ax_msg *m = NULL;
+
+        if (ax_msg_pack(&m, "[d]", code) < 0) {
+            return AX_ENOMEM;
+        }
+        ax__send_control(K_KILL, pid, ax_self(), m);
+        return 0; /* its process kills it, if it still lives */
+    }
     if (a == NULL || a->dying) {
         return ax__fail(AX_ESRCH, "ax_kill: no such actor");
     }
@@ -392,6 +501,78 @@ ax__table_fini(void)
                 a, (ax_exit_info){AX_EXIT_KILLED, AX_KILL_SHUTDOWN, 0, false});
         }
     }
+    while (rt->spare != NULL) {
+        ax_actor *a = rt->spare;
+
+        rt->spare = a->rq_next;
+        ax__free(a);
+    }
+    ax__free(rt->slots);
+    rt->slots = NULL;
+    rt->nslots = rt->capslots = 0;
+}
+
+/* Free an inherited actor in a forked child: no callback, no frame. */
+static void
+forget_list(peer_ref *p)
+{
+    while (p != NULL) {
+        peer_ref *next = p->next;
+
+        ax__free(p);
+        p = next;
+    }
+}
+
+static void
+actor_forget(ax_actor *a)
+{
+    ax_msg *m;
+
+    while ((m = a->mb_head) != NULL) {
+        a->mb_head = m->next;
+        ax_msg_free(m);
+    }
+    ax_msg_free(a->taken);
+    ax_msg_free(a->send_msg);
+    forget_list(a->links);
+    forget_list(a->monitors);
+    forget_list(a->watchers);
+    while (a->on_exit != NULL) {
+        exit_fn *e = a->on_exit;
+
+        a->on_exit = e->next;
+        ax__free(e); /* never run: the actor lives on in the parent */
+    }
+    while (a->held_peers != NULL) {
+        held_peer *h = a->held_peers;
+
+        a->held_peers = h->next;
+        ax__free(h);
+    }
+    ax__free(a);
+}
+
+/*
+ * In a forked child: every inherited actor but keep is forgotten (never
+ * run again; its stack goes with the slabs), and the table is freed.
+ */
+void
+ax__table_forget(ax_actor *keep)
+{
+    for (uint32_t i = 0; i < rt->nslots; i++) {
+        ax_actor *a = rt->slots[i].actor;
+
+        if (a != NULL && a != keep) {
+            actor_forget(a);
+        }
+    }
+    for (size_t k = 0; k < naliases; k++) {
+        if (aliases[k].actor != keep) {
+            actor_forget(aliases[k].actor);
+        }
+    }
+    ax__aliases_forget();
     while (rt->spare != NULL) {
         ax_actor *a = rt->spare;
 

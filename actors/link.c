@@ -14,22 +14,24 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "actors/node.h"
 
 static ax_rt *const rt = &ax__rt;
 
-static const char *const kind_names[] = {"normal", "error", "killed", "signal",
-                                         "noproc"};
+static const char *const kind_names[] = {"normal", "error",  "killed",
+                                         "signal", "noproc", "noconnection"};
+#define NKINDS (sizeof(kind_names) / sizeof(kind_names[0]))
 
 const char *
 ax_exit_kind_name(ax_exit_kind kind)
 {
-    return (unsigned)kind < 5 ? kind_names[kind] : "unknown";
+    return (unsigned)kind < NKINDS ? kind_names[kind] : "unknown";
 }
 
-static int
-kind_from_name(const char *s, size_t len, ax_exit_kind *out)
+int
+ax__exit_kind_parse(const char *s, size_t len, ax_exit_kind *out)
 {
-    for (int k = 0; k < 5; k++) {
+    for (size_t k = 0; k < NKINDS; k++) {
         if (strlen(kind_names[k]) == len &&
             memcmp(kind_names[k], s, len) == 0) {
             *out = (ax_exit_kind)k;
@@ -60,8 +62,8 @@ ax_exit_describe(const ax_exit_info *info, char *buf, size_t size)
 
 /* --- small lists ------------------------------------------------------- */
 
-static int
-list_add(peer_ref **list, ax_pid pid, uint64_t ref, bool for_call)
+int
+ax__list_add(peer_ref **list, ax_pid pid, uint64_t ref, bool for_call)
 {
     peer_ref *p = ax__alloc(sizeof(*p));
 
@@ -74,8 +76,8 @@ list_add(peer_ref **list, ax_pid pid, uint64_t ref, bool for_call)
 }
 
 /* Remove the entry for pid (and ref, if ref != 0); true if found. */
-static bool
-list_remove(peer_ref **list, ax_pid pid, uint64_t ref)
+bool
+ax__list_remove(peer_ref **list, ax_pid pid, uint64_t ref)
 {
     for (peer_ref **pp = list; *pp != NULL; pp = &(*pp)->next) {
         peer_ref *p = *pp;
@@ -89,8 +91,8 @@ list_remove(peer_ref **list, ax_pid pid, uint64_t ref)
     return false;
 }
 
-static peer_ref *
-list_find_ref(peer_ref *list, uint64_t ref)
+peer_ref *
+ax__list_find_ref(peer_ref *list, uint64_t ref)
 {
     for (; list != NULL && list->ref != ref; list = list->next) {
     }
@@ -135,7 +137,7 @@ deliver_signal(ax_actor *to, ax_msg *m, ax_pid from)
 static int
 parse_reason(const char *kind, size_t klen, ax_exit_info *i)
 {
-    return kind_from_name(kind, klen, &i->kind);
+    return ax__exit_kind_parse(kind, klen, &i->kind);
 }
 
 int
@@ -181,6 +183,32 @@ ax_exit_msg_parse(const ax_msg *m, ax_pid *pid, ax_exit_info *info)
 
 /* --- links ----------------------------------------------------------- */
 
+/* Whether pid is an actor of another process that a route leads to. */
+static bool
+is_remote(ax_pid pid)
+{
+    ax_exit_info i;
+
+    return pid.node != rt->node && ax__lookup(pid) == NULL &&
+           ax__route(pid) != NULL && !ax__remote_gone(pid, &i);
+}
+
+/* A monitor or demonitor request to pid's process. */
+static void
+send_monitor(int kind, ax_pid pid, ax_pid src, uint64_t ref, bool for_call)
+{
+    ax_msg *m = NULL;
+
+    if (kind == K_MONITOR) {
+        ax_msg_pack(&m, "[u b]", ref, (int)for_call);
+    } else {
+        ax_msg_pack(&m, "[u]", ref);
+    }
+    if (m != NULL) {
+        ax__send_control(kind, pid, src, m);
+    }
+}
+
 static int
 link_actors(ax_actor *a, ax_actor *b)
 {
@@ -194,11 +222,11 @@ link_actors(ax_actor *a, ax_actor *b)
             return 0; /* linking twice is one link */
         }
     }
-    if (list_add(&a->links, pb, 0, false) < 0) {
+    if (ax__list_add(&a->links, pb, 0, false) < 0) {
         return AX_ENOMEM;
     }
-    if (list_add(&b->links, ax__pid_of(a), 0, false) < 0) {
-        list_remove(&a->links, pb, 0);
+    if (ax__list_add(&b->links, ax__pid_of(a), 0, false) < 0) {
+        ax__list_remove(&a->links, pb, 0);
         return AX_ENOMEM;
     }
     return 0;
@@ -210,10 +238,23 @@ ax_link(ax_pid pid)
     ax_actor *a = ax__self_actor("ax_link");
     ax_actor *b = ax__lookup(pid);
 
-    if (b == NULL || b->dying) {
+    if (b != NULL && !b->dying) {
+        return link_actors(a, b);
+    }
+    if (b != NULL || !is_remote(pid)) {
         return ax__fail(AX_ESRCH, "ax_link: no such actor");
     }
-    return link_actors(a, b);
+    for (peer_ref *p = a->links; p != NULL; p = p->next) {
+        if (ax_pid_equal(p->pid, pid)) {
+            return 0;
+        }
+    }
+    if (ax__list_add(&a->links, pid, 0, false) < 0) {
+        return AX_ENOMEM;
+    }
+    /* Its process links back, or answers with an exit (noproc). */
+    ax__send_control(K_LINK, pid, ax__pid_of(a), NULL);
+    return 0;
 }
 
 int
@@ -222,9 +263,11 @@ ax_unlink(ax_pid pid)
     ax_actor *a = ax__self_actor("ax_unlink");
     ax_actor *b = ax__lookup(pid);
 
-    list_remove(&a->links, pid, 0);
+    if (ax__list_remove(&a->links, pid, 0) && b == NULL && is_remote(pid)) {
+        ax__send_control(K_UNLINK, pid, ax__pid_of(a), NULL);
+    }
     if (b != NULL) {
-        list_remove(&b->links, ax__pid_of(a), 0);
+        ax__list_remove(&b->links, ax__pid_of(a), 0);
     }
     return 0;
 }
@@ -246,19 +289,19 @@ monitor_actor(ax_actor *a, ax_actor *target, uint64_t ref, bool for_call)
 {
     ax_pid pt = ax__pid_of(target);
 
-    if (list_add(&a->monitors, pt, ref, for_call) < 0) {
+    if (ax__list_add(&a->monitors, pt, ref, for_call) < 0) {
         return AX_ENOMEM;
     }
-    if (list_add(&target->watchers, ax__pid_of(a), ref, for_call) < 0) {
-        list_remove(&a->monitors, pt, ref);
+    if (ax__list_add(&target->watchers, ax__pid_of(a), ref, for_call) < 0) {
+        ax__list_remove(&a->monitors, pt, ref);
         return AX_ENOMEM;
     }
     return 0;
 }
 
 /* The DOWN for a target that is gone already. */
-static int
-down_now(ax_actor *a, ax_pid pid, uint64_t ref)
+int
+ax__down_now(ax_actor *a, ax_pid pid, uint64_t ref)
 {
     ax_exit_info i = {AX_EXIT_NOPROC, 0, 0, false};
 
@@ -275,8 +318,16 @@ ax_monitor(ax_pid pid, uint64_t *ref)
     uint64_t r = ax__new_ref();
     int rc;
 
-    rc = b != NULL && !b->dying ? monitor_actor(a, b, r, false)
-                                : down_now(a, pid, r);
+    if (b != NULL && !b->dying) {
+        rc = monitor_actor(a, b, r, false);
+    } else if (b == NULL && is_remote(pid)) {
+        rc = ax__list_add(&a->monitors, pid, r, false);
+        if (rc == 0) { /* its process answers with a DOWN when it ends */
+            send_monitor(K_MONITOR, pid, ax__pid_of(a), r, false);
+        }
+    } else {
+        rc = ax__down_now(a, pid, r);
+    }
     if (rc == 0 && ref != NULL) {
         *ref = r;
     }
@@ -313,24 +364,38 @@ int
 ax_demonitor(uint64_t ref)
 {
     ax_actor *a = ax__self_actor("ax_demonitor");
-    peer_ref *p = list_find_ref(a->monitors, ref);
+    peer_ref *p = ax__list_find_ref(a->monitors, ref);
 
     if (p != NULL) {
         ax_actor *b = ax__lookup(p->pid);
 
         if (b != NULL) {
-            list_remove(&b->watchers, ax__pid_of(a), ref);
+            ax__list_remove(&b->watchers, ax__pid_of(a), ref);
+        } else if (is_remote(p->pid)) {
+            send_monitor(K_DEMONITOR, p->pid, ax__pid_of(a), ref, false);
         }
-        list_remove(&a->monitors, p->pid, ref);
+        ax__list_remove(&a->monitors, p->pid, ref);
     }
     drop_queued_down(a, ref);
     return 0;
 }
 
 int
-ax__call_monitor(ax_actor *caller, ax_actor *callee, uint64_t ref)
+ax__call_monitor(ax_actor *caller, ax_pid callee, uint64_t ref)
 {
-    return monitor_actor(caller, callee, ref, true);
+    ax_actor *b = ax__lookup(callee);
+
+    if (b != NULL && !b->dying) {
+        return monitor_actor(caller, b, ref, true);
+    }
+    if (b != NULL || !is_remote(callee)) {
+        return ax__fail(AX_ESRCH, "ax_call: no such actor");
+    }
+    if (ax__list_add(&caller->monitors, callee, ref, true) < 0) {
+        return AX_ENOMEM;
+    }
+    send_monitor(K_MONITOR, callee, ax__pid_of(caller), ref, true);
+    return 0;
 }
 
 void
@@ -338,10 +403,14 @@ ax__call_unmonitor(ax_actor *caller, ax_pid callee, uint64_t ref)
 {
     ax_actor *b = ax__lookup(callee);
 
-    if (b != NULL) {
-        list_remove(&b->watchers, ax__pid_of(caller), ref);
+    if (!ax__list_remove(&caller->monitors, callee, ref)) {
+        return; /* the callee died: its monitor is gone already */
     }
-    list_remove(&caller->monitors, callee, ref);
+    if (b != NULL) {
+        ax__list_remove(&b->watchers, ax__pid_of(caller), ref);
+    } else if (is_remote(callee)) {
+        send_monitor(K_DEMONITOR, callee, ax__pid_of(caller), ref, false);
+    }
 }
 
 /*
@@ -432,8 +501,8 @@ ax__spawn_extras(ax_actor *a, const ax_spawn_opts *o)
 /* --- when an actor ends ------------------------------------------------ */
 
 /* An exit signal from the dead actor reaches linked actor b. */
-static void
-signal_link(ax_actor *b, ax_pid dead, const ax_exit_info *i)
+void
+ax__signal_link(ax_actor *b, ax_pid dead, const ax_exit_info *i)
 {
     if (b->trap_exit) {
         deliver_signal(b, exit_msg(dead, i), dead);
@@ -442,14 +511,14 @@ signal_link(ax_actor *b, ax_pid dead, const ax_exit_info *i)
     }
 }
 
-static void
-notify_watcher(ax_actor *w, ax_pid dead, const peer_ref *p,
-               const ax_exit_info *i)
+void
+ax__notify_watcher(ax_actor *w, ax_pid dead, uint64_t ref, bool for_call,
+                   const ax_exit_info *i)
 {
-    list_remove(&w->monitors, dead, p->ref);
-    if (!p->for_call) {
-        deliver_signal(w, down_msg(p->ref, dead, i), dead);
-    } else if (w->call_ref == p->ref) {
+    ax__list_remove(&w->monitors, dead, ref);
+    if (!for_call) {
+        deliver_signal(w, down_msg(ref, dead, i), dead);
+    } else if (w->call_ref == ref) {
         w->callee_died = true;
         if (w->state == A_WAITING && (w->wait == W_RECV || w->wait == W_SEND)) {
             ax__wake(w);
@@ -467,11 +536,13 @@ ax__links_release(ax_actor *a)
         ax_actor *b = ax__lookup(p->pid);
 
         a->links = p->next;
-        if (b != NULL && !b->dying) {
-            list_remove(&b->links, me, 0);
-            signal_link(b, me, &a->exit);
-        } else if (b != NULL) {
-            list_remove(&b->links, me, 0);
+        if (b != NULL) {
+            ax__list_remove(&b->links, me, 0);
+            if (!b->dying) {
+                ax__signal_link(b, me, &a->exit);
+            }
+        } else if (is_remote(p->pid)) {
+            ax__send_signal(K_EXIT, p->pid, me, 0, &a->exit);
         }
         ax__free(p);
     }
@@ -480,7 +551,9 @@ ax__links_release(ax_actor *a)
 
         a->watchers = p->next;
         if (w != NULL) {
-            notify_watcher(w, me, p, &a->exit);
+            ax__notify_watcher(w, me, p->ref, p->for_call, &a->exit);
+        } else if (is_remote(p->pid)) {
+            ax__send_signal(K_DOWN, p->pid, me, p->ref, &a->exit);
         }
         ax__free(p);
     }
@@ -489,7 +562,9 @@ ax__links_release(ax_actor *a)
 
         a->monitors = p->next;
         if (t != NULL) {
-            list_remove(&t->watchers, me, p->ref);
+            ax__list_remove(&t->watchers, me, p->ref);
+        } else if (is_remote(p->pid)) {
+            send_monitor(K_DEMONITOR, p->pid, me, p->ref, false);
         }
         ax__free(p);
     }

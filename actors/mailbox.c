@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "actors/node.h"
 
 static ax_rt *const rt = &ax__rt;
 
@@ -108,6 +109,7 @@ take(ax_actor *a)
             a->mb_count--;
             a->st.received++;
             ax__admit_senders(a);
+            ax__mailbox_drained(a);
             return m;
         }
         pp = &m->next;
@@ -142,6 +144,13 @@ send_to(ax_pid to, ax_msg *m, bool checked)
         return ax__fail(AX_EINVAL, "ax_send: message is NULL");
     }
     b = ax__lookup(to);
+    if (b == NULL && to.node != rt->node) { /* another process's actor */
+        m->from = self ? ax__pid_of(self) : AX_PID_NONE;
+        if (self != NULL) {
+            self->st.sent++;
+        }
+        return ax__send_remote(to, m, checked);
+    }
     if (b == NULL || b->dying) {
         if (checked) {
             return ax__fail(AX_ESRCH, "ax_send_checked: no such actor");
@@ -247,6 +256,14 @@ ax_recv_if(bool (*match)(const ax_msg *m, void *ud), void *ud, ax_msg **out,
     return recv_want(a, out, timeout_ms);
 }
 
+/* The reply to call ref (the registry's requests). */
+int
+ax__recv_reply(ax_actor *a, uint64_t ref, ax_msg **out, int timeout_ms)
+{
+    a->want = (want){WANT_REPLY, NULL, 0, NULL, NULL, ref};
+    return recv_want(a, out, timeout_ms);
+}
+
 /* ax_wait's receive of the DOWN of monitor ref. */
 int
 ax__recv_down(ax_actor *a, uint64_t ref, ax_msg **out, int timeout_ms)
@@ -259,16 +276,14 @@ int
 ax_call(ax_pid to, ax_msg *req, ax_msg **reply, int timeout_ms)
 {
     ax_actor *a = ax__self_actor("ax_call");
-    ax_actor *b = ax__lookup(to);
     uint64_t ref = ax__new_ref();
     int rc;
 
     AX_REQUIRE(req != NULL && reply != NULL, "ax_call: NULL argument");
-    if (b == NULL || b->dying || ax__call_monitor(a, b, ref) < 0) {
+    rc = ax__call_monitor(a, to, ref); /* the callee's death ends the wait */
+    if (rc < 0) {
         ax_msg_free(req); /* ax_call always takes req */
-        return b == NULL || b->dying
-                   ? ax__fail(AX_ESRCH, "ax_call: no such actor")
-                   : AX_ENOMEM;
+        return rc;
     }
     req->kind = MSG_CALL;
     req->ref = ref;
@@ -299,6 +314,9 @@ ax_reply(const ax_msg *req, ax_msg *reply)
     reply->ref = req->ref;
     reply->from = ax_self();
     b = ax__lookup(req->from);
+    if (b == NULL && req->from.node != rt->node) {
+        return ax__send_remote(req->from, reply, false);
+    }
     if (b == NULL || b->dying) {
         rt->st.dead_letters++;
         ax_msg_free(reply);
@@ -332,6 +350,8 @@ ax__mailbox_release(ax_actor *a)
     a->mb_count = 0;
     ax_msg_free(a->taken);
     a->taken = NULL;
+    ax__peer_forget_sender(a);
+    ax__release_held_peers(a);
     while ((s = a->senders) != NULL) {
         a->senders = s->send_next;
         s->send_next = NULL;

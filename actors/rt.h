@@ -74,6 +74,14 @@ typedef struct peer_ref {
     bool for_call; /* a call's internal monitor: wakes the caller, no DOWN */
 } peer_ref;
 
+/* A peer process whose reading an actor's full mailbox stopped. */
+typedef struct held_peer {
+    struct held_peer *next;
+    uint64_t node; /* the peer, by node id (it may be gone by then) */
+} held_peer;
+
+struct ax_peer;
+
 typedef struct exit_fn {
     struct exit_fn *next;
     void (*fn)(void *arg);
@@ -85,7 +93,8 @@ typedef struct ax_actor ax_actor;
 struct ax_actor {
     ax_ctx ctx; /* saved registers while not running */
     ax_stack stack;
-    uint64_t id; /* the id part of its address */
+    uint64_t node; /* its address: the node it was born on */
+    uint64_t id;   /* and its id there */
     ax_actor_fn fn;
     void *arg;
     actor_state state;
@@ -108,7 +117,9 @@ struct ax_actor {
     ax_actor *senders_tail;
     ax_actor *send_next; /* while waiting in another's `senders` */
     ax_actor *send_target;
-    ax_msg *send_msg; /* the message that waits for room */
+    ax_msg *send_msg;          /* the message that waits for room */
+    struct ax_peer *send_peer; /* while waiting for a peer to drain */
+    held_peer *held_peers;     /* peers paused for this mailbox */
     ev_timer timer;
     ev_io io;
     peer_ref *links;
@@ -140,11 +151,12 @@ typedef struct ax_rt {
     int runnext_streak; /* runnext picks in a row (bounded: fairness) */
     ax_actor *dying;    /* actors whose exits are being processed */
     bool processing_exits;
-    ev_prepare sched; /* runs actors before the loop blocks */
-    ev_idle kick;     /* keeps the next poll from blocking */
-    int budget;       /* switches per scheduler turn */
-    bool in_run;      /* inside ax_run */
-    bool stop;        /* ax_stop was called */
+    ev_prepare sched;       /* runs actors before the loop blocks */
+    ev_idle kick;           /* keeps the next poll from blocking */
+    int budget;             /* switches per scheduler turn */
+    double stop_timeout[2]; /* ax_fini: before SIGTERM, before SIGKILL */
+    bool in_run;            /* inside ax_run */
+    bool stop;              /* ax_stop was called */
     slot *slots;
     uint32_t nslots, capslots;
     uint32_t free_head, free_tail; /* FIFO of free slots (index + 1) */
@@ -207,6 +219,50 @@ void ax__links_release(ax_actor *a);
 void ax__names_release(ax_actor *a);
 void ax__names_fini(void);
 
+/* Lists of links and monitors (link.c). */
+int ax__list_add(peer_ref **list, ax_pid pid, uint64_t ref, bool for_call);
+bool ax__list_remove(peer_ref **list, ax_pid pid, uint64_t ref);
+peer_ref *ax__list_find_ref(peer_ref *list, uint64_t ref);
+
+/* An exit signal from dead reaches linked actor b (link.c). */
+void ax__signal_link(ax_actor *b, ax_pid dead, const ax_exit_info *i);
+
+/* Watcher w's monitor ref of dead fired (link.c). */
+void ax__notify_watcher(ax_actor *w, ax_pid dead, uint64_t ref, bool for_call,
+                        const ax_exit_info *i);
+
+/* The DOWN for a monitor of an actor already gone (link.c). */
+int ax__down_now(ax_actor *a, ax_pid pid, uint64_t ref);
+
+/* In a forked child: forget inherited actors / everything but keep. */
+void ax__table_forget(ax_actor *keep);
+void ax__rt_forget(ax_actor *keep);
+void ax__names_forget(void);
+
+/* Start an empty runtime with node id node (runtime.c). */
+int ax__rt_start(uint64_t node);
+uint64_t ax__new_node_id(void);
+
+/* Where an actor spawned with o runs: AXON_PLACE, else o (place.c). */
+ax_placement ax__placement(const ax_spawn_opts *o);
+void ax__place_parse(void);
+
+/* Promoted actors living here under their old address (actor.c). */
+int ax__alias_add(ax_actor *a);
+void ax__alias_each(void (*fn)(ax_actor *, uint64_t, const ax_pid *,
+                               const ax_exit_info *),
+                    uint64_t node, const ax_pid *one, const ax_exit_info *i);
+void ax__aliases_forget(void);
+
+/* An actor of this process ended: the process layer notes it (node.c). */
+void ax__node_actor_ended(ax_actor *a);
+
+/* Process the exits queued while exits were held (actor.c). */
+void ax__exits_run(void);
+
+/* The exit kind named s[0..len) ("normal", ...). Returns 0 or AX_EPROTO. */
+int ax__exit_kind_parse(const char *s, size_t len, ax_exit_kind *out);
+
 /* A new unique reference (monitors, calls). */
 uint64_t ax__new_ref(void);
 
@@ -231,11 +287,14 @@ int ax__spawn_extras(ax_actor *a, const ax_spawn_opts *o);
 /* Add a name for a (names.c). */
 int ax__names_add(const char *name, ax_actor *a);
 
+/* Receive the reply to call ref (mailbox.c). */
+int ax__recv_reply(ax_actor *a, uint64_t ref, ax_msg **out, int timeout_ms);
+
 /* ax_wait's receive of the DOWN of monitor ref (mailbox.c). */
 int ax__recv_down(ax_actor *a, uint64_t ref, ax_msg **out, int timeout_ms);
 
 /* A call's internal monitor of its callee (link.c). */
-int ax__call_monitor(ax_actor *caller, ax_actor *callee, uint64_t ref);
+int ax__call_monitor(ax_actor *caller, ax_pid callee, uint64_t ref);
 void ax__call_unmonitor(ax_actor *caller, ax_pid callee, uint64_t ref);
 
 #endif /* AXON_ACTORS_RT_H */

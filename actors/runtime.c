@@ -18,6 +18,7 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "actors/node.h"
 
 #define DEFAULT_BUDGET 1024
 
@@ -193,6 +194,16 @@ run_actor(ax_actor *a)
     if (a->state == A_DEAD) {
         ax__reap(a);
     }
+    if (ax__nodes.forks != NULL) {
+        ax__do_forks(); /* asked for by the actor; on the loop's stack */
+    }
+}
+
+/* Whether ax_run is done: no actor here and no child process left. */
+static bool
+run_done(void)
+{
+    return rt->st.actors == 0 && !ax__nodes_busy();
 }
 
 static void
@@ -206,12 +217,13 @@ on_sched(struct ev_loop *loop, ev_prepare *w, int revents)
     while (budget-- > 0 && (a = rq_pop()) != NULL) {
         run_actor(a);
     }
+    ax__peers_flush();
     if (rq_empty()) {
         ev_idle_stop(loop, &rt->kick);
     } else {
         ev_idle_start(loop, &rt->kick); /* I/O gets a turn, then more */
     }
-    if (rt->in_run && (rt->stop || rt->st.actors == 0)) {
+    if (rt->in_run && (rt->stop || run_done())) {
         ev_break(loop, EVBREAK_ALL);
     }
 }
@@ -226,8 +238,8 @@ on_kick(struct ev_loop *loop, ev_idle *w, int revents)
 /* --- init, run, fini ------------------------------------------------------ */
 
 /* A node id no other process of this system will pick: random, never 0. */
-static uint64_t
-new_node_id(void)
+uint64_t
+ax__new_node_id(void)
 {
     uint64_t id = 0;
     struct timespec ts;
@@ -240,22 +252,26 @@ new_node_id(void)
     return id ? id : 1;
 }
 
+/*
+ * Start an empty runtime on the default loop with node id `node`: at
+ * ax_init, and in a forked child (with a fresh loop and a chosen node).
+ * The options (budget, timeouts) are kept from before.
+ */
 int
-ax_init(const ax_runtime_opts *opts)
+ax__rt_start(uint64_t node)
 {
-    if (ax__rt_up) {
-        return ax__fail(AX_EALREADY, "ax_init: the runtime is running");
-    }
-    if (opts != NULL && opts->run_budget < 0) {
-        return ax__fail(AX_EINVAL, "ax_init: negative run_budget");
-    }
+    int budget = rt->budget;
+    double stop[2] = {rt->stop_timeout[0], rt->stop_timeout[1]};
+
     memset(rt, 0, sizeof(*rt));
+    rt->budget = budget;
+    rt->stop_timeout[0] = stop[0];
+    rt->stop_timeout[1] = stop[1];
     rt->loop = ev_default_loop(0);
     if (rt->loop == NULL) {
-        return ax__fail(AX_ENOMEM, "ax_init: no libev default loop");
+        return ax__fail(AX_ENOMEM, "no libev default loop");
     }
-    rt->node = new_node_id();
-    rt->budget = opts && opts->run_budget ? opts->run_budget : DEFAULT_BUDGET;
+    rt->node = node;
     rt->rq.rq_next = rt->rq.rq_prev = &rt->rq;
     ax__ctx_init_current(&rt->sched_ctx);
     ev_prepare_init(&rt->sched, on_sched);
@@ -268,6 +284,33 @@ ax_init(const ax_runtime_opts *opts)
     return 0;
 }
 
+static double
+ms_or(int ms, double dflt)
+{
+    return ms > 0 ? (double)ms / 1000.0 : dflt;
+}
+
+int
+ax_init(const ax_runtime_opts *opts)
+{
+    static const ax_runtime_opts none;
+    const ax_runtime_opts *o = opts ? opts : &none;
+
+    if (ax__rt_up) {
+        return ax__fail(AX_EALREADY, "ax_init: the runtime is running");
+    }
+    if (o->run_budget < 0 || o->stop_timeout_ms < 0 || o->term_timeout_ms < 0) {
+        return ax__fail(AX_EINVAL, "ax_init: negative option");
+    }
+    rt->budget = o->run_budget ? o->run_budget : DEFAULT_BUDGET;
+    rt->stop_timeout[0] = ms_or(o->stop_timeout_ms, 2.0);
+    rt->stop_timeout[1] = ms_or(o->term_timeout_ms, 2.0);
+    memset(&ax__nodes, 0, sizeof(ax__nodes));
+    ax__nodes.remote_limit = o->remote_limit;
+    ax__place_parse();
+    return ax__rt_start(ax__new_node_id());
+}
+
 int
 ax_run(void)
 {
@@ -275,9 +318,9 @@ ax_run(void)
                "ax_run: needs ax_init, and not from inside an actor");
     rt->in_run = true;
     rt->stop = false;
-    while (!rt->stop && rt->st.actors > 0) {
+    while (!rt->stop && !run_done()) {
         ev_run(rt->loop, 0);
-        if (!rt->stop && rt->st.actors > 0 && rq_empty()) {
+        if (!rt->stop && !run_done() && rq_empty()) {
             rt->in_run = false;
             return ax__fail(AX_EDEADLK,
                             "ax_run: %zu actors wait and nothing can wake "
@@ -306,6 +349,8 @@ ax_fini(void)
     }
     AX_REQUIRE(rt->current == NULL, "ax_fini called from inside an actor");
     ax__table_fini();
+    ax__children_shutdown();
+    ax__peers_fini();
     ax__names_fini();
     ev_idle_stop(rt->loop, &rt->kick);
     ev_ref(rt->loop);
@@ -325,4 +370,18 @@ uint64_t
 ax__new_ref(void)
 {
     return ++rt->next_ref;
+}
+
+/* In a forked child: forget everything inherited but keep (promotion). */
+void
+ax__rt_forget(ax_actor *keep)
+{
+    ax__table_forget(keep);
+    ax__names_forget();
+    ax__stack_forget_all(keep != NULL ? &keep->stack : NULL);
+    if (keep != NULL) {
+        keep->name = NULL; /* names stay with the registry, not the actor */
+        keep->rq_next = keep->rq_prev = NULL;
+    }
+    ax__rt_up = false;
 }

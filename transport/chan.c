@@ -463,6 +463,20 @@ ax_chan_send_owned(ax_chan *ch, const ax_frame_hdr *hdr, const void *body,
     return 0;
 }
 
+/*
+ * Flush now if the prepare watcher is waiting to: for a layer that queues
+ * frames from its own prepare watcher (the actor scheduler), whose frames
+ * would otherwise wait for the next loop iteration. A channel whose fd is
+ * full (write watcher armed) is left to that watcher.
+ */
+void
+ax__chan_flush_pending(ax_chan *ch)
+{
+    if (ev_is_active(&ch->flusher) && !ch->closing) {
+        flush_from_loop(ch);
+    }
+}
+
 long
 ax_chan_flush(ax_chan *ch)
 {
@@ -547,6 +561,30 @@ ax_chan_fds(const ax_chan *ch, int *rfd, int *wfd)
     if (wfd != NULL) {
         *wfd = ch->wfd;
     }
+}
+
+/*
+ * In a forked child: drop an inherited channel without touching its loop
+ * (which is gone) and without writing a byte or calling a callback. Its
+ * fds are closed; memory is freed; borrowed bodies are not released (they
+ * belong to the parent's memory image and mean nothing here).
+ */
+void
+ax__chan_abandon(ax_chan *ch)
+{
+    *ch->link = ch->next;
+    if (ch->next != NULL) {
+        ch->next->link = ch->link;
+    }
+    if (ch->wfd >= 0 && ch->wfd != ch->rfd) {
+        close(ch->wfd);
+    }
+    if (ch->rfd >= 0) {
+        close(ch->rfd);
+    }
+    ax__wq_forget(&ch->wq);
+    ax__reader_fini(&ch->rd);
+    ax__free(ch);
 }
 
 ax_chan *

@@ -39,6 +39,12 @@ struct ax_chan {
     ax_chan **link; /* the pointer that points at this channel */
 };
 
+/* Flush now what the prepare watcher would flush before the loop blocks. */
+void ax__chan_flush_pending(ax_chan *ch);
+
+/* In a forked child: close and free an inherited channel, silently. */
+void ax__chan_abandon(ax_chan *ch);
+
 /* Walk every open channel of this process (the spawner closes them). */
 ax_chan *ax__chan_first(void);
 ax_chan *ax__chan_next(const ax_chan *ch);

@@ -227,3 +227,16 @@ ax__wq_fini(ax_wqueue *q)
     ax__free(q->spare);
     q->spare = NULL;
 }
+
+void
+ax__wq_forget(ax_wqueue *q)
+{
+    while (q->head != NULL) {
+        struct ax_wseg *s = q->head;
+
+        q->head = s->next;
+        ax__free(s);
+    }
+    ax__free(q->spare);
+    ax__wq_init(q);
+}

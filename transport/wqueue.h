@@ -52,6 +52,10 @@ long ax__wq_write(ax_wqueue *q, int fd, int *full);
 /* ax__wq_drop - release every segment (borrowed ones get status). */
 void ax__wq_drop(ax_wqueue *q, int status);
 
+/* ax__wq_forget - free every segment without calling a release (for a
+ * queue inherited by a forked child) and the spare chunk. */
+void ax__wq_forget(ax_wqueue *q);
+
 /* ax__wq_fini - drop with AX_ECANCELED and free the spare chunk. */
 void ax__wq_fini(ax_wqueue *q);
 

@@ -60,6 +60,8 @@ typedef enum ax_exit_kind {
     AX_EXIT_KILLED,     /* ax_kill, or an abnormal exit of a linked actor */
     AX_EXIT_SIGNAL,     /* a process actor's process died by a signal */
     AX_EXIT_NOPROC,     /* there was no such actor (monitor, link, wait) */
+    AX_EXIT_NOCONNECTION, /* its process became unreachable (a process
+                             between here and there died) */
 } ax_exit_kind;
 
 typedef struct ax_exit_info {
@@ -71,8 +73,13 @@ typedef struct ax_exit_info {
 
 /* Options of the runtime; zero fields mean the default. */
 typedef struct ax_runtime_opts {
-    int run_budget; /* actor switches per loop iteration before I/O gets a
-                       turn; 0: 1024 */
+    int run_budget;      /* actor switches per loop iteration before I/O
+                            gets a turn; 0: 1024 */
+    int stop_timeout_ms; /* ax_fini: after asking child processes to stop,
+                            wait this long before SIGTERM; 0: 2000 */
+    int term_timeout_ms; /* then this long before SIGKILL; 0: 2000 */
+    size_t remote_limit; /* an unbounded mailbox fed from other processes
+                            pauses their channel at this length; 0: 1024 */
 } ax_runtime_opts;
 
 /* Counters of one actor (ax_stats). */
@@ -329,7 +336,8 @@ int ax_down_msg_parse(const ax_msg *m, uint64_t *ref, ax_pid *pid,
 /* ax_exit_msg_parse - read an EXIT message. Returns 0 or AX_EPROTO. */
 int ax_exit_msg_parse(const ax_msg *m, ax_pid *pid, ax_exit_info *info);
 
-/* ax_exit_kind_name - "normal", "error", "killed", "signal", "noproc". */
+/* ax_exit_kind_name - "normal", "error", "killed", "signal", "noproc",
+ * "noconnection". */
 const char *ax_exit_kind_name(ax_exit_kind kind);
 
 /*

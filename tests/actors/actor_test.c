@@ -594,5 +594,8 @@ main(void)
     th_placement = AX_PLACE_COROUTINE;
     failed +=
         cmocka_run_group_tests_name("coroutine placement", list, NULL, NULL);
+    th_placement = AX_PLACE_PROCESS;
+    failed +=
+        cmocka_run_group_tests_name("process placement", list, NULL, NULL);
     return failed;
 }

@@ -1783,7 +1783,7 @@ test_lifecycle_recv_outside_an_actor_aborts_with_a_sentence(void **state)
 static void
 test_lifecycle_init_twice_fails_and_fini_without_init_is_safe(void **state)
 {
-    ax_runtime_opts bad = {-1};
+    ax_runtime_opts bad = {.run_budget = -1};
 
     (void)state;
     ax_fini(); /* never initialised */
