@@ -601,6 +601,11 @@ peer_on_frame(ax_chan *ch, ax_frame *f, void *ud)
             ax__process_stop();
         }
         return;
+    case K_BYE:
+        if (!p->is_parent && parse_reason(f, 0, &p->bye) == 0) {
+            p->has_bye = true;
+        }
+        return;
     default:
         break;
     }
@@ -824,7 +829,11 @@ announce_down(ax_peer *p, const ax_exit_info *exact)
     static const ax_exit_info lost = {AX_EXIT_NOCONNECTION, 0, 0, false};
     uint64_t *nodes;
     size_t n = behind(p, &nodes);
+    ax_pid first = {p->node, AX_FIRST_ID};
 
+    if (p->has_bye) { /* its first actor's own words, before the rest */
+        ax__node_down(0, &first, &p->bye);
+    }
     for (size_t i = 0; i < n; i++) {
         const ax_exit_info *in = nodes[i] == p->node ? exact : &lost;
         ax_msg *m = NULL;
@@ -838,6 +847,9 @@ announce_down(ax_peer *p, const ax_exit_info *exact)
         ax_msg_free(m);
     }
     ax__free(nodes);
+    if (p->has_bye) {
+        ax__remember_gone(first, &p->bye); /* newest: shadows the node's */
+    }
     for (size_t i = 0; i < nmoves;) {
         if (moves[i].peer == p) {
             ax_pid pid = moves[i].pid;
@@ -966,7 +978,11 @@ ax__peer_abort(ax_peer *p)
 {
     uint64_t *nodes;
     size_t n = behind(p, &nodes);
+    ax_pid first = {p->node, AX_FIRST_ID};
 
+    if (p->has_bye) { /* its first actor's own words, before the rest */
+        ax__node_down(0, &first, &p->bye);
+    }
     for (size_t i = 0; i < n; i++) {
         route_del(nodes[i]);
     }

@@ -43,7 +43,8 @@ enum {
     K_NODE_DOWN, /* every actor of node ended: [node, kind, code, sig, core] */
     K_PID_DOWN,  /* actor dst (a promoted one) ended: [kind, code, ...] */
     K_STOP,      /* the parent asks this process to end: no body */
-    K_MOVED,     /* actor dst now lives behind the sender (promotion) */
+    K_BYE,       /* the child's last word: how its first actor ended,
+                    [kind, code, signal, core] (the exit status is 8 bits) */
 };
 
 /* A pending fork: the child's channel exists, the process not yet. */
@@ -55,12 +56,14 @@ typedef struct ax_peer {
     ax_chan *ch;
     uint64_t node; /* the neighbour's node id */
     bool is_parent;
-    pid_t os_pid;      /* a child's OS pid (0 until forked) */
-    ev_child cw;       /* a child's reaping watcher */
-    ev_timer linger;   /* reaped without EOF: stop waiting for it */
-    bool reaped;       /* the child's exit status is in */
-    bool eof;          /* the channel ended (or failed) */
-    int status;        /* the child's wait status */
+    pid_t os_pid;    /* a child's OS pid (0 until forked) */
+    ev_child cw;     /* a child's reaping watcher */
+    ev_timer linger; /* reaped without EOF: stop waiting for it */
+    bool reaped;     /* the child's exit status is in */
+    bool eof;        /* the channel ended (or failed) */
+    int status;      /* the child's wait status */
+    bool has_bye;    /* the child said how its first actor ended */
+    ax_exit_info bye;
     ax_actor *senders; /* actors waiting for the channel to drain */
     ax_actor *senders_tail;
     int paused;                /* reasons reading is stopped (mailboxes...) */

@@ -286,6 +286,23 @@ exit_status(void)
     return code != 0 ? code : 1;
 }
 
+/* The child's last word: its first actor's exact end, which the exit
+ * status (8 bits) cannot carry. */
+static void
+say_bye(void)
+{
+    const ax_exit_info *i = &nd->first_exit;
+    ax_frame_hdr h = {K_BYE, 0, AX_PID_NONE, AX_PID_NONE};
+    ax_msg *m = NULL;
+
+    if (nd->first_done && nd->parent != NULL && !nd->parent->eof &&
+        ax_msg_pack(&m, "[s d d b]", ax_exit_kind_name(i->kind), i->code,
+                    i->signal, i->core_dumped) == 0) {
+        ax_chan_send_urgent(nd->parent->ch, &h, m->data, m->len);
+    }
+    ax_msg_free(m);
+}
+
 /* Write what is still queued for the parent (messages, DOWN frames):
  * nothing is lost while the parent lives, so wait for it on the loop as
  * long as it takes; a parent that dies ends the wait (EOF, PDEATHSIG). */
@@ -328,6 +345,7 @@ child_main(fork_req *r)
         _exit(72);
     }
     ax_run();
+    say_bye();
     flush_parent();
     _exit(exit_status());
 }
