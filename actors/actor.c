@@ -162,6 +162,16 @@ slot_release(uint32_t idx, const ax_exit_info *info)
     rt->free_count++;
 }
 
+/* a moved to another process: its slot is free, remembering no exit. */
+void
+ax__slot_vacate(ax_actor *a)
+{
+    uint32_t idx = (uint32_t)a->id - 1;
+
+    slot_release(idx, &a->exit);
+    rt->slots[idx].remembered = false;
+}
+
 /* How the actor at pid ended, if the table still remembers it. */
 bool
 ax__remembered_exit(ax_pid pid, ax_exit_info *out)
@@ -439,7 +449,7 @@ ax_kill(ax_pid pid, int code)
 
     AX_REQUIRE(ax__rt_up, "ax_kill before ax_init");
     a = ax__lookup(pid);
-    if (a == NULL && pid.node != rt->node && ax__route(pid) != NULL &&
+    if (a == NULL && ax__route(pid) != NULL &&
         !ax__remembered_exit(pid, &(ax_exit_info){0})) {
         ax_msg *m = NULL;
 

@@ -189,8 +189,8 @@ is_remote(ax_pid pid)
 {
     ax_exit_info i;
 
-    return pid.node != rt->node && ax__lookup(pid) == NULL &&
-           ax__route(pid) != NULL && !ax__remote_gone(pid, &i);
+    return ax__lookup(pid) == NULL && ax__route(pid) != NULL &&
+           !ax__remote_gone(pid, &i);
 }
 
 /* A monitor or demonitor request to pid's process. */

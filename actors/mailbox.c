@@ -144,7 +144,7 @@ send_to(ax_pid to, ax_msg *m, bool checked)
         return ax__fail(AX_EINVAL, "ax_send: message is NULL");
     }
     b = ax__lookup(to);
-    if (b == NULL && to.node != rt->node) { /* another process's actor */
+    if (b == NULL && !ax__is_local(to)) { /* another process's actor */
         m->from = self ? ax__pid_of(self) : AX_PID_NONE;
         if (self != NULL) {
             self->st.sent++;
@@ -314,7 +314,7 @@ ax_reply(const ax_msg *req, ax_msg *reply)
     reply->ref = req->ref;
     reply->from = ax_self();
     b = ax__lookup(req->from);
-    if (b == NULL && req->from.node != rt->node) {
+    if (b == NULL && !ax__is_local(req->from)) {
         return ax__send_remote(req->from, reply, false);
     }
     if (b == NULL || b->dying) {

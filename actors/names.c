@@ -138,8 +138,7 @@ table_add(const char *name, ax_pid pid)
                         name);
     }
     if ((a == NULL || a->dying) &&
-        (a != NULL || pid.node == rt->node || ax__route(pid) == NULL ||
-         ax__remote_gone(pid, &gone))) {
+        (a != NULL || ax__route(pid) == NULL || ax__remote_gone(pid, &gone))) {
         return ax__fail(AX_ESRCH, "ax_register: no such actor");
     }
     if (nnames >= nbuckets && grow() < 0) {
@@ -208,6 +207,20 @@ void
 ax__names_node_down(uint64_t node, const ax_pid *pid)
 {
     remove_matching(node, pid);
+}
+
+/* a moves to another process (promotion): its name now points there. */
+void
+ax__names_moved(ax_actor *a)
+{
+    name_ent **pp = a->name != NULL ? find(a->name) : NULL;
+
+    if (pp != NULL) {
+        (*pp)->actor = NULL;
+        (*pp)->mref = ax__new_ref();
+        a->name = NULL;
+        registry_monitor(K_MONITOR, (*pp)->pid, (*pp)->mref);
+    }
 }
 
 void

@@ -154,14 +154,31 @@ ax__route(ax_pid pid)
             return moves[i].peer;
         }
     }
+    if (pid.node == rt->node) {
+        return NULL; /* one of ours that is gone */
+    }
     r = route_find(pid.node);
     return r != NULL ? r->peer : nd->parent;
 }
 
+/* Ours: an actor here (promoted ones included), or one of this node's
+ * that is gone; not one that was promoted away (it lives behind a peer). */
 bool
 ax__is_local(ax_pid pid)
 {
-    return pid.node == rt->node || ax__lookup(pid) != NULL;
+    return ax__lookup(pid) != NULL ||
+           (pid.node == rt->node && ax__route(pid) == NULL);
+}
+
+void
+ax__route_unmove(ax_pid pid)
+{
+    for (size_t i = 0; i < nmoves; i++) {
+        if (ax_pid_equal(moves[i].pid, pid)) {
+            moves[i] = moves[--nmoves];
+            return;
+        }
+    }
 }
 
 int

@@ -120,6 +120,9 @@ void ax__mailbox_drained(ax_actor *a);
 /* a dies: the peers its full mailbox paused are read again. */
 void ax__release_held_peers(ax_actor *a);
 
+/* pid, a promoted actor, stays here after all (its fork failed). */
+void ax__route_unmove(ax_pid pid);
+
 /* pid, a promoted actor, now lives behind p (in the parent). */
 int ax__route_moved(ax_pid pid, ax_peer *p);
 
@@ -134,6 +137,12 @@ void ax__remote_control(ax_peer *from, const ax_frame *f);
 
 /* Every actor of node (or the one promoted pid) ended with info. */
 void ax__node_down(uint64_t node, const ax_pid *pid, const ax_exit_info *i);
+
+/* Queue the fork that moves the running actor a to a new process. */
+int ax__fork_promotion(ax_actor *a);
+
+/* Release a slot without remembering an exit (promotion) (actor.c). */
+void ax__slot_vacate(ax_actor *a);
 
 /* Spawn fn(arg) as the first actor of a new process (spawner.c). */
 int ax__spawn_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
@@ -166,6 +175,7 @@ void ax__parent_lost(void);
 void ax__process_stop(void);
 
 /* Names (names.c): the root's registry, and names that die remotely. */
+void ax__names_moved(ax_actor *a);
 void ax__registry_frame(const ax_frame *f);
 void ax__names_gone(ax_pid pid);
 void ax__names_node_down(uint64_t node, const ax_pid *pid);

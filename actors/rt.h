@@ -42,10 +42,11 @@ typedef enum actor_state {
 
 typedef enum wait_kind {
     W_NONE,
-    W_RECV,  /* a message that matches `want` */
-    W_SLEEP, /* the timer */
-    W_FD,    /* the io watcher */
-    W_SEND,  /* room in a full mailbox */
+    W_RECV,    /* a message that matches `want` */
+    W_SLEEP,   /* the timer */
+    W_FD,      /* the io watcher */
+    W_SEND,    /* room in a full mailbox */
+    W_PROMOTE, /* the fork that moves it into a new process */
 } wait_kind;
 
 /* What a receiving actor waits for. */
@@ -104,6 +105,7 @@ struct ax_actor {
     bool timed_out;    /* the last wait ended by its timer */
     bool callee_died;  /* the last call ended by the callee's death */
     int ready_events;  /* ax_wait_fd result */
+    int promote_err;   /* ax_promote's fork failed with this */
     ax_actor *rq_next; /* run queue, or the dying list */
     ax_actor *rq_prev;
     ax_msg *mb_head; /* mailbox, oldest first */

@@ -113,6 +113,32 @@ spawner_half(fork_req *r, const ax_spawn_opts *o)
     return 0;
 }
 
+/* The fork for ax_promote: the child gets a new node, the actor keeps its
+ * address (the parent routes it to the child from now on). */
+int
+ax__fork_promotion(ax_actor *a)
+{
+    fork_req *r = ax__calloc(1, sizeof(*r));
+    int rc;
+
+    if (r == NULL) {
+        return AX_ENOMEM;
+    }
+    r->promote = a;
+    rc = prepare_child(r);
+    if (rc == 0 && (rc = ax__route_moved(ax__pid_of(a), r->peer)) < 0) {
+        ax__peer_abort(r->peer);
+        close(r->child_fds[0]);
+        close(r->child_fds[1]);
+    }
+    if (rc < 0) {
+        ax__free(r);
+        return rc;
+    }
+    queue_fork(r);
+    return 0;
+}
+
 int
 ax__spawn_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
                   ax_pid *out)
@@ -158,7 +184,13 @@ fork_failed(fork_req *r, int err)
     r->peer->os_pid = -1;
     r->peer->reaped = true;
     r->peer->status = 0;
-    ax__node_down(r->pid.node, NULL, &i);
+    if (r->promote != NULL) { /* it stays: resume it with the error */
+        ax__route_unmove(ax__pid_of(r->promote));
+        r->promote->promote_err = err;
+        ax__wake(r->promote);
+    } else {
+        ax__node_down(r->pid.node, NULL, &i);
+    }
     ax__peer_abort(r->peer);
 }
 

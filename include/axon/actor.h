@@ -55,11 +55,11 @@ typedef struct ax_spawn_opts {
 
 /* How an actor ended. */
 typedef enum ax_exit_kind {
-    AX_EXIT_NORMAL = 0, /* returned 0 or ax_exit(0) */
-    AX_EXIT_ERROR,      /* returned or ax_exit()ed a non-zero code */
-    AX_EXIT_KILLED,     /* ax_kill, or an abnormal exit of a linked actor */
-    AX_EXIT_SIGNAL,     /* a process actor's process died by a signal */
-    AX_EXIT_NOPROC,     /* there was no such actor (monitor, link, wait) */
+    AX_EXIT_NORMAL = 0,   /* returned 0 or ax_exit(0) */
+    AX_EXIT_ERROR,        /* returned or ax_exit()ed a non-zero code */
+    AX_EXIT_KILLED,       /* ax_kill, or an abnormal exit of a linked actor */
+    AX_EXIT_SIGNAL,       /* a process actor's process died by a signal */
+    AX_EXIT_NOPROC,       /* there was no such actor (monitor, link, wait) */
     AX_EXIT_NOCONNECTION, /* its process became unreachable (a process
                              between here and there died) */
 } ax_exit_kind;
@@ -185,6 +185,21 @@ int ax_kill(ax_pid pid, int code);
  * Context: actor.
  */
 int ax_on_exit(void (*fn)(void *arg), void *arg);
+
+/*
+ * ax_promote - move the running coroutine actor into a new child process,
+ * live. Its stack, its state (locals, registers) and its unread mailbox
+ * go with it; its address stays the same (messages sent to it later are
+ * forwarded; each sender's order is kept); its links, monitors and name
+ * keep working. Every other actor stays where it is. What does not move:
+ * other actors' memory and fds stay in the parent (the child has copies,
+ * as after any fork), and threads. The actor's on-exit functions run in
+ * the child, where it ends.
+ * Returns 0 in the new process, or AX_ENOMEM / -errno (the actor did not
+ * move and goes on where it was).
+ * Context: actor (a coroutine actor; in any process), yields.
+ */
+int ax_promote(void);
 
 /* ax_yield - let every other runnable actor run once. Context: actor. */
 void ax_yield(void);
