@@ -353,6 +353,7 @@ drop_queued_down(ax_actor *a, uint64_t ref)
                 a->mb_tail = prev;
             }
             a->mb_count--;
+            a->mb_bytes -= m->len;
             ax_msg_free(m);
             ax__admit_senders(a);
             return;

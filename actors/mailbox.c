@@ -50,6 +50,7 @@ append(ax_actor *a, ax_msg *m)
         a->mb_head = m;
     }
     a->mb_tail = m;
+    a->mb_bytes += m->len;
     if (++a->mb_count > a->st.mailbox_peak) {
         a->st.mailbox_peak = a->mb_count;
     }
@@ -107,6 +108,7 @@ take(ax_actor *a)
             }
             m->next = NULL;
             a->mb_count--;
+            a->mb_bytes -= m->len;
             a->st.received++;
             ax__admit_senders(a);
             ax__mailbox_drained(a);
@@ -348,6 +350,7 @@ ax__mailbox_release(ax_actor *a)
     }
     a->mb_tail = NULL;
     a->mb_count = 0;
+    a->mb_bytes = 0;
     ax_msg_free(a->taken);
     a->taken = NULL;
     ax__peer_forget_sender(a);

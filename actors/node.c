@@ -21,6 +21,7 @@
 #include "transport/chan_internal.h"
 
 #define DEFAULT_REMOTE_LIMIT 1024
+#define REMOTE_BYTES ((size_t)1 << 20)
 /* Seconds to wait for a reaped child's channel to reach its end. */
 #define LINGER_S 2.0
 
@@ -314,7 +315,7 @@ ax__send_remote(ax_pid to, ax_msg *m, bool checked)
         ax_exit_info i;
 
         p = ax__route(to);
-        if (p == NULL || p->eof || ax__remote_gone(to, &i)) {
+        if (p == NULL || p->eof || p->wbroken || ax__remote_gone(to, &i)) {
             if (checked) {
                 return ax__fail(AX_ESRCH, "ax_send_checked: no such actor");
             }
@@ -344,7 +345,7 @@ ax__send_control(int kind, ax_pid dst, ax_pid src, ax_msg *body)
     ax_frame_hdr h = {(uint8_t)kind, 0, dst, src};
     ax_peer *p = ax__route(dst);
 
-    if (p != NULL && !p->eof) {
+    if (p != NULL && !p->eof && !p->wbroken) {
         ax_chan_send_urgent(p->ch, &h, body ? body->data : NULL,
                             body ? body->len : 0);
     }
@@ -425,16 +426,20 @@ resume_peer(ax_peer *p)
     }
 }
 
-static size_t
-mailbox_limit(const ax_actor *a)
+/* Whether a's mailbox is too full to take more from other processes: its
+ * capacity, or for an unbounded one remote_limit messages or
+ * REMOTE_BYTES bytes (so a stream of large messages stays small too). */
+static bool
+mailbox_full(const ax_actor *a)
 {
-    return a->mb_cap ? a->mb_cap : nd->remote_limit;
+    return a->mb_count >= (a->mb_cap ? a->mb_cap : nd->remote_limit) ||
+           a->mb_bytes >= REMOTE_BYTES;
 }
 
 void
 ax__mailbox_drained(ax_actor *a)
 {
-    if (a->held_peers == NULL || a->mb_count >= mailbox_limit(a)) {
+    if (a->held_peers == NULL || mailbox_full(a)) {
         return;
     }
     while (a->held_peers != NULL) {
@@ -473,6 +478,7 @@ ax__release_held_peers(ax_actor *a)
 
     a->mb_cap = 0;
     a->mb_count = 0;
+    a->mb_bytes = 0;
     ax__mailbox_drained(a);
     a->mb_cap = cap;
 }
@@ -524,7 +530,7 @@ deliver_msg(ax_peer *p, ax_frame *f)
                                        : MSG_PLAIN;
     m->ref = ref;
     ax__deliver(a, m);
-    if (a->mb_count >= mailbox_limit(a) && !a->dying && !p->reaped) {
+    if (mailbox_full(a) && !a->dying && !p->reaped) {
         hold_peer(a, p);
     }
 }
@@ -535,7 +541,7 @@ forward(ax_peer *in, ax_frame *f)
 {
     ax_peer *out = ax__route(f->hdr.dst);
 
-    if (out == NULL || out == in || out->eof) {
+    if (out == NULL || out == in || out->eof || out->wbroken) {
         rt->st.dead_letters += f->hdr.kind <= K_REPLY;
         return;
     }
@@ -572,7 +578,7 @@ broadcast(ax_peer *except, int kind, ax_pid dst, const void *body, size_t len)
     ax_frame_hdr h = {(uint8_t)kind, 0, dst, AX_PID_NONE};
 
     for (ax_peer *q = nd->peers; q != NULL; q = q->next) {
-        if (q != except && !q->eof) {
+        if (q != except && !q->eof && !q->wbroken) {
             ax_chan_send_urgent(q->ch, &h, body, len);
         }
     }
@@ -719,8 +725,15 @@ on_peer_error(ax_chan *ch, int err, void *ud)
 {
     ax_peer *p = ud;
 
-    (void)ch;
     if (p->eof) {
+        return;
+    }
+    if (ch->rerr == 0) {
+        /* Writing failed (the peer is gone or going), but what it wrote
+         * before it went is still to be read: its last messages and the
+         * DOWNs of its actors. The peer ends with its read side. */
+        p->wbroken = true;
+        wake_senders(p);
         return;
     }
     p->eof = true;
@@ -747,12 +760,15 @@ static ax_peer *
 peer_new(int rfd, int wfd, uint64_t node)
 {
     static const ax_chan_cbs cbs = {peer_on_frame, on_peer_error, on_drain};
+    ax_chan_opts o = {0};
     ax_peer *p = ax__calloc(1, sizeof(*p));
 
     if (p == NULL) {
         return NULL;
     }
-    if (ax_chan_new(rt->loop, rfd, wfd, NULL, &cbs, p, &p->ch) < 0) {
+    /* Frames as large as the largest message (+ a call's 8-byte ref). */
+    o.max_frame = ax__msg_limits()->max_size + 8;
+    if (ax_chan_new(rt->loop, rfd, wfd, &o, &cbs, p, &p->ch) < 0) {
         ax__free(p);
         return NULL;
     }

@@ -61,6 +61,7 @@ typedef struct ax_peer {
     ev_timer linger; /* reaped without EOF: stop waiting for it */
     bool reaped;     /* the child's exit status is in */
     bool eof;        /* the channel ended (or failed) */
+    bool wbroken;    /* writing to it failed (reading goes on) */
     int status;      /* the child's wait status */
     bool has_bye;    /* the child said how its first actor ended */
     ax_exit_info bye;

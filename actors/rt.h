@@ -111,6 +111,7 @@ struct ax_actor {
     ax_msg *mb_head; /* mailbox, oldest first */
     ax_msg *mb_tail;
     size_t mb_count;
+    size_t mb_bytes;   /* encoded bytes of those messages */
     size_t mb_cap;     /* 0: unbounded */
     want want;         /* while wait == W_RECV */
     ax_msg *taken;     /* message handed over on wake-up */

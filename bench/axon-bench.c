@@ -24,6 +24,7 @@ static double scale = 1.0;
 static const bench_workload *const tables[] = {
     bench_chan_workloads,
     bench_actor_workloads,
+    bench_proc_workloads,
 };
 
 double

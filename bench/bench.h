@@ -25,6 +25,12 @@ typedef struct bench_workload {
 /* Workload tables, each ended by an entry with name NULL. */
 extern const bench_workload bench_chan_workloads[];
 extern const bench_workload bench_actor_workloads[];
+extern const bench_workload bench_proc_workloads[];
+
+/* Raw floors shared by the channel and process workloads. */
+double bench_floor_pingpong(void);
+double bench_floor_stream_32(void);
+double bench_floor_stream_64k(void);
 
 /* bench_scale - 1.0 normally; smaller with --quick (counts shrink). */
 double bench_scale(void);

@@ -166,10 +166,9 @@ send_waiting(struct peer *p, const void *body, size_t len)
 {
     int rc;
 
-    while ((rc = len < 16384
-                     ? ax_chan_send(p->ch, &hdr, body, len)
-                     : ax_chan_send_owned(p->ch, &hdr, body, len,
-                                          release_nothing, NULL)) ==
+    while ((rc = len < 16384 ? ax_chan_send(p->ch, &hdr, body, len)
+                             : ax_chan_send_owned(p->ch, &hdr, body, len,
+                                                  release_nothing, NULL)) ==
            AX_EAGAIN) {
         p->drained = 0;
         while (!p->drained) {
@@ -311,8 +310,8 @@ raw_echo_child(int rfd, int wfd)
     }
 }
 
-static double
-floor_pingpong(void)
+double
+bench_floor_pingpong(void)
 {
     int up[2], down[2];
     pid_t pid = spawn_raw_child(up, down, raw_echo_child);
@@ -459,16 +458,16 @@ raw_stream(uint64_t n, size_t len)
     return t;
 }
 
-static double
-floor_stream_32(void)
+double
+bench_floor_stream_32(void)
 {
     uint64_t n = bench_count(STREAM32_COUNT);
 
     return (double)n / raw_stream(n, 32);
 }
 
-static double
-floor_stream_64k(void)
+double
+bench_floor_stream_64k(void)
 {
     uint64_t n = bench_count(STREAM64K_COUNT);
 
@@ -478,10 +477,10 @@ floor_stream_64k(void)
 const bench_workload bench_chan_workloads[] = {
     {"chan_pingpong", "us",
      "round trip of a 16-byte frame between two processes", chan_pingpong,
-     floor_pingpong},
+     bench_floor_pingpong},
     {"chan_stream_32", "msg/s", "one-way 32-byte frames to another process",
-     chan_stream_32, floor_stream_32},
+     chan_stream_32, bench_floor_stream_32},
     {"chan_stream_64k", "MB/s", "one-way 64 KiB frames to another process",
-     chan_stream_64k, floor_stream_64k},
+     chan_stream_64k, bench_floor_stream_64k},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -251,8 +251,12 @@ set_fd_flags(int fd)
     int fl = fcntl(fd, F_GETFL);
     int fdfl = fcntl(fd, F_GETFD);
 
-    if (fl < 0 || fdfl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-        fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0) {
+    if (fl < 0 || fdfl < 0) {
+        return -errno;
+    }
+    /* Only what is missing: fds from ax_chan_pipes have both already. */
+    if ((!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) ||
+        (!(fdfl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0)) {
         return -errno;
     }
     return 0;

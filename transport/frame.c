@@ -15,6 +15,9 @@
 #include "base/error.h"
 #include "serialize/mp.h"
 
+/* A reader's first buffer; it grows to its full size when needed. */
+#define START_CAP ((size_t)64 << 10)
+
 void
 ax__frame_encode(uint8_t out[AX_FRAME_OVERHEAD], const ax_frame_hdr *h,
                  size_t body_len)
@@ -84,11 +87,15 @@ int
 ax__reader_init(ax_reader *r, size_t cap, size_t max_frame)
 {
     memset(r, 0, sizeof(*r));
-    r->buf = ax__alloc(cap);
+    /* Start small (a quiet channel costs 64 KiB, from the heap, cheap to
+     * free in a forked child); grow to cap once reads fill the buffer or a
+     * frame needs the room. */
+    r->cap = cap < START_CAP ? cap : START_CAP;
+    r->max_cap = cap;
+    r->buf = ax__alloc(r->cap);
     if (r->buf == NULL) {
         return AX_ENOMEM;
     }
-    r->cap = cap;
     r->max_frame = max_frame;
     /* Frames below direct_min are parsed in the buffer, where they always
      * fit; larger bodies get a buffer of their own (no copy for a taker). */
@@ -185,6 +192,21 @@ ax__reader_deliver(ax_reader *r, ax_deliver_fn deliver, void *ud)
     return 0;
 }
 
+/* Grow the buffer to max_cap; on failure go on with the small one, unless
+ * the frame at hand cannot fit in it. */
+static int
+grow(ax_reader *r)
+{
+    uint8_t *n = ax__realloc(r->buf, r->max_cap);
+
+    if (n == NULL) {
+        return r->end - r->start >= r->cap / 2 ? AX_ENOMEM : 0;
+    }
+    r->buf = n;
+    r->cap = r->max_cap;
+    return 0;
+}
+
 /* One read into the buffer or the direct body. Returns bytes, 0, -errno. */
 static ssize_t
 read_some(ax_reader *r, ax_read_fn rd, void *ctx, size_t *asked)
@@ -203,6 +225,10 @@ read_some(ax_reader *r, ax_read_fn rd, void *ctx, size_t *asked)
             r->end -= r->start;
             r->start = 0;
         }
+        if (r->cap < r->max_cap &&
+            (r->filled || r->end - r->start >= r->cap / 2) && grow(r) < 0) {
+            return AX_ENOMEM;
+        }
         dst = r->buf + r->end;
         *asked = r->cap - r->end;
     }
@@ -217,6 +243,7 @@ read_some(ax_reader *r, ax_read_fn rd, void *ctx, size_t *asked)
     } else {
         r->end += (size_t)n;
     }
+    r->filled = (size_t)n == *asked;
     r->reads += n > 0;
     r->bytes += (size_t)n;
     return n;

@@ -36,7 +36,9 @@ typedef bool (*ax_deliver_fn)(void *ud, ax_frame *f);
 
 typedef struct ax_reader {
     uint8_t *buf;      /* read buffer */
-    size_t cap;        /* its size */
+    size_t cap;        /* its size now */
+    size_t max_cap;    /* the size it grows to */
+    bool filled;       /* the last read filled what it asked for */
     size_t start, end; /* unparsed bytes are buf[start..end) */
     size_t direct_min; /* bodies this large are read into their own buffer */
     size_t max_frame;
