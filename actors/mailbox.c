@@ -146,7 +146,7 @@ send_to(ax_pid to, ax_msg *m, bool checked)
         return ax__fail(AX_EINVAL, "ax_send: message is NULL");
     }
     b = ax__lookup(to);
-    if (b == NULL && !ax__is_local(to)) { /* another process's actor */
+    if (b == NULL && !ax_pid_is_none(to) && !ax__is_local(to)) {
         m->from = self ? ax__pid_of(self) : AX_PID_NONE;
         if (self != NULL) {
             self->st.sent++;

@@ -1035,6 +1035,10 @@ ax__node_actor_ended(ax_actor *a)
         nd->first_exit = a->exit;
         nd->first_done = true;
         nd->first = NULL;
+        if (nd->has_arg_stack) { /* its arg is not needed any more */
+            nd->has_arg_stack = false;
+            ax__stack_free(&nd->arg_stack);
+        }
     }
 }
 

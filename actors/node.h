@@ -76,8 +76,11 @@ typedef struct ax_peer {
 typedef struct ax_nodes {
     ax_peer *peers; /* parent first if any, then children */
     ax_peer *parent;
-    bool is_child;           /* this process was forked by axon */
-    ax_actor *first;         /* this process's first actor, while it lives */
+    bool is_child;      /* this process was forked by axon */
+    ax_actor *first;    /* this process's first actor, while it lives */
+    ax_stack arg_stack; /* the spawner's stack, kept for the first
+                           actor's arg until it ends */
+    bool has_arg_stack;
     ax_exit_info first_exit; /* how this process's first actor ended */
     bool first_done;
     size_t children; /* child processes not yet gone */

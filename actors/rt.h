@@ -239,7 +239,7 @@ int ax__down_now(ax_actor *a, ax_pid pid, uint64_t ref);
 
 /* In a forked child: forget inherited actors / everything but keep. */
 void ax__table_forget(ax_actor *keep);
-void ax__rt_forget(ax_actor *keep);
+void ax__rt_forget(ax_actor *keep, const ax_stack *keep_stack);
 void ax__names_forget(void);
 
 /* Start an empty runtime with node id node (runtime.c). */

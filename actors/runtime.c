@@ -374,11 +374,11 @@ ax__new_ref(void)
 
 /* In a forked child: forget everything inherited but keep (promotion). */
 void
-ax__rt_forget(ax_actor *keep)
+ax__rt_forget(ax_actor *keep, const ax_stack *keep_stack)
 {
     ax__table_forget(keep);
     ax__names_forget();
-    ax__stack_forget_all(keep != NULL ? &keep->stack : NULL);
+    ax__stack_forget_all(keep_stack);
     if (keep != NULL) {
         keep->name = NULL; /* names stay with the registry, not the actor */
         keep->rq_next = keep->rq_prev = NULL;

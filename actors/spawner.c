@@ -40,17 +40,15 @@ struct fork_req {
     bool link;
     bool monitor;
     uint64_t mref;
-    ax_peer *peer;     /* the parent's channel to the child */
-    int child_fds[2];  /* the child's ends */
-    ax_actor *promote; /* ax_promote: the actor that moves */
+    ax_peer *peer;      /* the parent's channel to the child */
+    int child_fds[2];   /* the child's ends */
+    ax_actor *promote;  /* ax_promote: the actor that moves */
+    ax_stack arg_stack; /* the spawning actor's stack: arg may point in */
+    bool has_arg_stack;
 };
 
 static ax_rt *const rt = &ax__rt;
 static ax_nodes *const nd = &ax__nodes;
-
-uint64_t ax__new_node_id(void);
-int ax__rt_start(uint64_t node);
-void ax__rt_forget(ax_actor *keep);
 
 /* --- the parent's side -------------------------------------------------- */
 
@@ -151,6 +149,10 @@ ax__spawn_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
     }
     r->fn = fn;
     r->arg = arg;
+    if (rt->current != NULL) { /* arg may be a local of the spawner */
+        r->arg_stack = rt->current->stack;
+        r->has_arg_stack = true;
+    }
     r->stack_size = o->stack_size;
     r->mailbox_capacity = o->mailbox_capacity;
     rc = prepare_child(r);
@@ -245,6 +247,23 @@ reset_signals(void)
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * The idle watchers of the framework on the inherited loop are stopped
+ * (not run) before it is destroyed: ev_loop_destroy leaves the default
+ * loop's count of active idle watchers as it was and ev_default_loop does
+ * not reset it, so one counted at the fork (the scheduler's kick, a
+ * channel's) would make the child's fresh loop poll without blocking,
+ * forever: a child that waits would spin at 100% CPU.
+ */
+static void
+stop_idles(void)
+{
+    ev_idle_stop(rt->loop, &rt->kick);
+    for (ax_chan *ch = ax__chan_first(); ch != NULL; ch = ax__chan_next(ch)) {
+        ev_idle_stop(ch->loop, &ch->kick);
+    }
 }
 
 /* Every inherited channel: fds closed, memory freed, nothing written and
@@ -359,13 +378,21 @@ child_main(fork_req *r)
     if (getppid() != parent) {
         _exit(71); /* the parent died between fork and prctl */
     }
+    stop_idles();
     drop_channels();
     forget_forks();
     ax__peers_forget();
-    ax__rt_forget(r->promote);
+    /* Every inherited stack goes, but the one that moves (promotion) or
+     * the spawner's, which arg may point into: it stays readable, as with
+     * coroutine placement, until the first actor ends. */
+    ax__rt_forget(r->promote, r->promote         ? &r->promote->stack
+                              : r->has_arg_stack ? &r->arg_stack
+                                                 : NULL);
     ev_loop_destroy(EV_DEFAULT); /* runs no watcher, closes its fds */
     nd->is_child = true;
     rc = ax__rt_start(r->pid.node);
+    nd->arg_stack = r->arg_stack;
+    nd->has_arg_stack = r->has_arg_stack && r->promote == NULL;
     if (rc == 0) {
         rc = ax__peer_new_parent(r->child_fds, parent_node);
     }
@@ -379,5 +406,6 @@ child_main(fork_req *r)
     ax_run();
     say_bye();
     flush_parent();
+    fflush(NULL); /* the actors' own output: _exit would drop it */
     _exit(exit_status());
 }

@@ -193,8 +193,11 @@ int ax_on_exit(void (*fn)(void *arg), void *arg);
  * forwarded; each sender's order is kept); its links, monitors and name
  * keep working. Every other actor stays where it is. What does not move:
  * other actors' memory and fds stay in the parent (the child has copies,
- * as after any fork), and threads. The actor's on-exit functions run in
- * the child, where it ends.
+ * as after any fork), and threads. Memory the actor allocated itself (a
+ * message it received and still holds, say) is copied too, and the
+ * parent's copy is never freed: it cannot know of it; promote where the
+ * actor holds little. The actor's on-exit functions run in the child,
+ * where it ends.
  * Returns 0 in the new process, or AX_ENOMEM / -errno (the actor did not
  * move and goes on where it was).
  * Context: actor (a coroutine actor; in any process), yields.
