@@ -58,7 +58,11 @@ slot_of(uint64_t node, size_t cap)
 static route *
 route_find(uint64_t node)
 {
-    if (caproutes == 0) {
+    /* 0 marks an empty slot, and is no process: {0, 0} is the registry's
+     * address, which goes to the parent (without this, a process that had
+     * forked a child matched an empty slot and dropped its name requests
+     * and those it should pass up). */
+    if (caproutes == 0 || node == 0) {
         return NULL;
     }
     for (size_t i = slot_of(node, caproutes);; i = (i + 1) & (caproutes - 1)) {
@@ -436,10 +440,20 @@ mailbox_full(const ax_actor *a)
            a->mb_bytes >= REMOTE_BYTES;
 }
 
+/* Read again only once the mailbox has room for a good batch: resuming
+ * at the first message out would pause and resume for every message. */
+static bool
+mailbox_roomy(const ax_actor *a)
+{
+    size_t limit = a->mb_cap ? a->mb_cap : nd->remote_limit;
+
+    return a->mb_count <= limit / 2 && a->mb_bytes <= REMOTE_BYTES / 2;
+}
+
 void
 ax__mailbox_drained(ax_actor *a)
 {
-    if (a->held_peers == NULL || mailbox_full(a)) {
+    if (a->held_peers == NULL || !mailbox_roomy(a)) {
         return;
     }
     while (a->held_peers != NULL) {

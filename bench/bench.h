@@ -10,6 +10,7 @@
 #define AXON_BENCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct bench_workload {
@@ -31,6 +32,9 @@ extern const bench_workload bench_proc_workloads[];
 double bench_floor_pingpong(void);
 double bench_floor_stream_32(void);
 double bench_floor_stream_64k(void);
+
+/* Seconds to write n messages of len bytes to a child, one write each. */
+double bench_raw_stream(uint64_t n, size_t len);
 
 /* bench_scale - 1.0 normally; smaller with --quick (counts shrink). */
 double bench_scale(void);

@@ -433,8 +433,8 @@ raw_sink_child(int rfd, int wfd)
 }
 
 /* Seconds to write n messages of len bytes with one write(2) each. */
-static double
-raw_stream(uint64_t n, size_t len)
+double
+bench_raw_stream(uint64_t n, size_t len)
 {
     int up[2], down[2];
     pid_t pid;
@@ -463,7 +463,7 @@ bench_floor_stream_32(void)
 {
     uint64_t n = bench_count(STREAM32_COUNT);
 
-    return (double)n / raw_stream(n, 32);
+    return (double)n / bench_raw_stream(n, 32);
 }
 
 double
@@ -471,7 +471,7 @@ bench_floor_stream_64k(void)
 {
     uint64_t n = bench_count(STREAM64K_COUNT);
 
-    return (double)n * BIG_BODY / raw_stream(n, BIG_BODY) / 1e6;
+    return (double)n * BIG_BODY / bench_raw_stream(n, BIG_BODY) / 1e6;
 }
 
 const bench_workload bench_chan_workloads[] = {

@@ -190,6 +190,41 @@ proc_stream_64k(void)
     return (double)s.n * 65536 / run(stream_driver, &s) / 1e6;
 }
 
+/*
+ * proc_stream_sized: the size sweep behind bench/plot.sh. AXON_BENCH_SIZE
+ * bytes per message (default 1024), about 512 MB per run, MB/s, next to
+ * raw writes of the same size.
+ */
+static struct stream
+sized(void)
+{
+    const char *e = getenv("AXON_BENCH_SIZE");
+    size_t len = e ? (size_t)atol(e) : 1024;
+    uint64_t n = ((uint64_t)512 << 20) / (len ? len : 1);
+
+    if (len == 0 || len > ((size_t)16 << 20)) {
+        bench_die("AXON_BENCH_SIZE must be 1 .. 16 MiB");
+    }
+    n = n < 1000 ? 1000 : n > 4000000 ? 4000000 : n;
+    return (struct stream){bench_count(n), len};
+}
+
+static double
+proc_stream_sized(void)
+{
+    struct stream s = sized();
+
+    return (double)s.n * (double)s.len / run(stream_driver, &s) / 1e6;
+}
+
+static double
+floor_stream_sized(void)
+{
+    struct stream s = sized();
+
+    return (double)s.n * (double)s.len / bench_raw_stream(s.n, s.len) / 1e6;
+}
+
 /* --- proc_bulk_256m ---------------------------------------------------------
  */
 
@@ -498,6 +533,9 @@ const bench_workload bench_proc_workloads[] = {
      proc_stream_32, bench_floor_stream_32},
     {"proc_stream_64k", "MB/s", "one-way 64 KiB payloads to a process actor",
      proc_stream_64k, bench_floor_stream_64k},
+    {"proc_stream_sized", "MB/s",
+     "one-way AXON_BENCH_SIZE-byte payloads (plot.sh's sweep)",
+     proc_stream_sized, floor_stream_sized},
     {"proc_bulk_256m", "MB/s", "one 256 MiB message to a process actor",
      proc_bulk_256m, floor_bulk_256m},
     {"proc_spawn", "us", "spawn + exit + reap of a process actor", proc_spawn,
