@@ -47,6 +47,7 @@ ax_exit_describe(const ax_exit_info *info, char *buf, size_t size)
     switch (info->kind) {
     case AX_EXIT_NORMAL:
     case AX_EXIT_NOPROC:
+    case AX_EXIT_NOCONNECTION:
         snprintf(buf, size, "%s", ax_exit_kind_name(info->kind));
         break;
     case AX_EXIT_SIGNAL:

@@ -57,7 +57,8 @@ typedef struct ax_spawn_opts {
 typedef enum ax_exit_kind {
     AX_EXIT_NORMAL = 0,   /* returned 0 or ax_exit(0) */
     AX_EXIT_ERROR,        /* returned or ax_exit()ed a non-zero code */
-    AX_EXIT_KILLED,       /* ax_kill, or an abnormal exit of a linked actor */
+    AX_EXIT_KILLED,       /* ax_kill (a linked actor's end passes on its
+                             own reason, whatever it is) */
     AX_EXIT_SIGNAL,       /* a process actor's process died by a signal */
     AX_EXIT_NOPROC,       /* there was no such actor (monitor, link, wait) */
     AX_EXIT_NOCONNECTION, /* its process became unreachable (a process
@@ -148,8 +149,9 @@ void ax_runtime_stats_get(ax_runtime_stats *out);
  * The new actor does not run before the caller waits or yields. opts may
  * be NULL for the defaults. With opts->name, the actor is registered under
  * that name (AX_EEXIST if the name is taken: nothing is spawned).
- * Returns 0 and the address in *out (may be NULL), or AX_EINVAL, AX_EEXIST,
- * AX_ENOMEM.
+ * Returns 0 and the address in *out (may be NULL), or AX_EINVAL (also:
+ * opts->link or opts->monitor outside an actor, where there is no one to
+ * link or to notify), AX_EEXIST, AX_ENOMEM.
  * Ownership: arg is the caller's; the actor gets the pointer.
  * Context: anywhere after ax_init.
  */
@@ -327,7 +329,9 @@ bool ax_trap_exit(bool on);
  * ax_monitor - watch pid: when it ends, the running actor receives
  *   ["DOWN", ref, pid, kind, code, signal, core_dumped]
  * once (see ax_down_msg_parse). Monitoring an actor that is not alive
- * gives an immediate DOWN with kind AX_EXIT_NOPROC.
+ * gives an immediate DOWN: with its real reason while the runtime still
+ * remembers its end (the last 1024 ends at least), else with kind
+ * AX_EXIT_NOPROC.
  * Returns 0 and the reference in *ref (may be NULL), or AX_ENOMEM.
  * Context: actor.
  */
