@@ -6,17 +6,22 @@
 #                           same run (axon-bench proc_stream_sized)
 #   results/latency.png     round-trip latency: axon next to Erlang, CAF
 #                           and gevent, from the peers' results file
-#                           (bench/peers/run --json > results/peers.jsonl)
+#                           results/peers.jsonl (bench/peers/run writes it)
 #
-# Usage: bench/plot.sh [BUILD_DIR]   (default build/rel; needs gnuplot-nox)
+# Usage: bench/plot.sh [--latency] [BUILD_DIR]
+#   (default build/rel; needs gnuplot-nox; --latency: only the latency plot)
 # The sweep takes a few minutes; numbers go to results/size-sweep.dat.
 set -euo pipefail
+latency_only=
+if [ "${1:-}" = --latency ]; then latency_only=1; shift; fi
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build/rel}
 bench=$build/bench/axon-bench
 results=$here/results
 mkdir -p "$results"
 command -v gnuplot >/dev/null || { echo "needs gnuplot (apt-get install gnuplot-nox)" >&2; exit 1; }
+
+if [ -z "$latency_only" ]; then
 [ -x "$bench" ] || { echo "build axon-bench first: $bench" >&2; exit 1; }
 
 sweep=$results/size-sweep.dat
@@ -41,39 +46,54 @@ plot "$sweep" using 1:2 with linespoints lw 2 title "axon: actor to process acto
      "$sweep" using 1:3 with linespoints lw 2 dt 2 title "raw pipe, one write per message (floor)"
 EOF
 echo "wrote $results/throughput.png"
+fi # latency_only
 
+# --- latency: round trips, axon next to its peers (bench/peers/run) -------
 peers=$results/peers.jsonl
 if [ -f "$peers" ]; then
+    # One bar per system: label, median (us), colour (1 axon, 2 peer, 3 floor)
     python3 - "$peers" >"$results/latency.dat" <<'PY'
 import json, sys
-rows = {}
-for line in open(sys.argv[1]):
-    line = line.strip()
-    if line.startswith("{"):
-        r = json.loads(line)
-        rows[r["workload"]] = r
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+bars = []  # (label, median us, colour: 1 axon, 2 peer, 3 raw floor)
 for w in ("inproc_pingpong", "proc_pingpong"):
-    r = rows.get(w)
-    if r is None:
-        continue
-    for peer in ("axon", "erlang", "caf", "gevent"):
-        v = r.get(peer)
-        if v is not None:
-            print(f'"{w} {peer}" {v}')
+    for r in (r for r in rows if r["workload"] == w):
+        bars.append((r["label"], r["median"], 1 if r["system"] == "axon" else 2))
+        if r.get("floor_median"):  # axon-bench's raw floor, same runs
+            bars.append(("raw pipes (floor)", r["floor_median"], 3))
+    if w == "inproc_pingpong":
+        inproc = len(bars)
+print("# %d in-process bars; from bench/peers/run, %s"
+      % (inproc, rows[0]["date"] if rows else ""))
+for label, v, colour in bars:
+    print('"%s" %g %d' % (label, v, colour))
 PY
+    inproc=$(sed -n '1s/^# \([0-9]*\) .*/\1/p' "$results/latency.dat")
+    when=$(sed -n '1s/.*bench\/peers\/run, //p' "$results/latency.dat")
     gnuplot <<EOF
-set terminal pngcairo size 900,560 font "sans,11"
+set terminal pngcairo size 1000,620 font "sans,10"
 set output "$results/latency.png"
-set title "Round trip of a small message (lower is better)"
+set title "Round trip of a small message, median (lower is better); bench/peers/run, $when"
 set ylabel "microseconds (log scale)"
 set logscale y
-set style fill solid 0.6
+set yrange [0.05:1000]
+set style fill solid 0.7 border -1
 set boxwidth 0.6
-set xtics rotate by -30
+set xtics rotate by -30 left
+set bmargin 8
+set rmargin 20
 set grid y
-plot "$results/latency.dat" using 0:2:xtic(1) with boxes notitle
+set key off
+set linetype 1 lc rgb "#1f77b4"
+set linetype 2 lc rgb "#ff7f0e"
+set linetype 3 lc rgb "#999999"
+set arrow from $inproc - 0.5, graph 0 to $inproc - 0.5, graph 1 nohead dt 2
+set label "in-process (two actors, one process)" at ($inproc - 1) / 2.0, 500 center
+set label "two processes, pipes" at $inproc + 1, 500 center
+plot "$results/latency.dat" using 0:2:3:xtic(1) with boxes lc variable, \
+     "" using 0:2:(sprintf("%.3g", \$2)) with labels offset 0,0.8
 EOF
     echo "wrote $results/latency.png"
 else
-    echo "no $peers: run bench/peers/run --json > $peers for the latency plot"
+    echo "no $peers: run bench/peers/run (it writes it) for the latency plot"
 fi
