@@ -280,6 +280,7 @@ ax__rt_start(uint64_t node)
     ev_unref(rt->loop); /* actors, not the scheduler, keep the loop alive */
     ev_idle_init(&rt->kick, on_kick);
     ev_set_priority(&rt->kick, EV_MAXPRI);
+    ax__big_cache(true);
     ax__rt_up = true;
     return 0;
 }
@@ -356,6 +357,7 @@ ax_fini(void)
     ev_ref(rt->loop);
     ev_prepare_stop(rt->loop, &rt->sched);
     ax__stack_forget_all(NULL); /* no stack is live any more */
+    ax__big_cache(false);
     ax__rt_up = false;
 }
 

@@ -7,6 +7,7 @@
 #ifndef AXON_BASE_ALLOC_H
 #define AXON_BASE_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <axon/alloc.h>
@@ -16,6 +17,14 @@ void *ax__alloc(size_t size);
 void *ax__realloc(void *p, size_t size);
 void *ax__calloc(size_t n, size_t size);
 void ax__free(void *p);
+
+/*
+ * ax__big_cache - on the calling thread, keep large blocks freed with
+ * ax__free for reuse by ax__alloc (on), or stop and free the blocks kept
+ * (off). The runtime turns it on when it starts (ax_init, and in a forked
+ * child) and off in ax_fini.
+ */
+void ax__big_cache(bool on);
 
 /*
  * ax__alloc_fail_after - make the allocation n calls from now fail (n = 0:
