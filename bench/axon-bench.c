@@ -8,6 +8,7 @@
  *   axon-bench --json          one JSON object per line
  *   axon-bench --runs N        runs per workload (default 5)
  *   axon-bench --quick         smaller counts (smoke test, numbers rough)
+ *   axon-bench --warmup        one run first that is not counted
  *
  * Several workloads run one after the other, each in a fresh process.
  */
@@ -23,6 +24,8 @@
 #include <unistd.h>
 
 #define MAX_RUNS 101
+
+static int warmup; /* --warmup: one uncounted run first */
 
 static double scale = 1.0;
 
@@ -138,6 +141,11 @@ run_workload(const bench_workload *w, int runs, int json)
     double v[MAX_RUNS], fl[MAX_RUNS];
     struct summary s, f;
 
+    if (warmup) { /* caches, heap and stack pool as a second run finds them */
+        if ((w->floor != NULL && w->floor() < 0) || w->run() < 0) {
+            bench_die("%s: the warm-up run failed", w->name);
+        }
+    }
     for (int i = 0; i < runs; i++) {
         if (w->floor != NULL) { /* interleaved: same noise for both */
             fl[i] = w->floor();
@@ -209,7 +217,7 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: axon-bench [--list] [--json] [--runs N] "
-                    "[--quick] [WORKLOAD...]\n");
+                    "[--quick] [--warmup] [WORKLOAD...]\n");
     exit(2);
 }
 
@@ -225,6 +233,8 @@ main(int argc, char **argv)
             return 0;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
+        } else if (strcmp(argv[i], "--warmup") == 0) {
+            warmup = 1;
         } else if (strcmp(argv[i], "--quick") == 0) {
             scale = 0.05;
         } else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
