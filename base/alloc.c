@@ -8,6 +8,29 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_ASAN 1
+#endif
+#endif
+#ifdef HAVE_ASAN
+#include <sanitizer/asan_interface.h>
+#else
+#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#endif
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#endif
+#endif
+#ifndef VALGRIND_MAKE_MEM_NOACCESS
+#define VALGRIND_MAKE_MEM_NOACCESS(p, n) ((void)(p), (void)(n))
+#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
 /* Allocations left before injected failures start; < 0 means never. */
 static long fail_countdown = -1;
 /* Allocations made since the last ax__alloc_fail_after call. */
@@ -63,6 +86,22 @@ typedef struct big_cache {
 
 static _Thread_local big_cache big;
 
+/* A kept block is off limits until it is taken again: ASan and memcheck
+ * report a use of it after ax__free as they would after free(3). */
+static void
+hide(void *p, size_t n)
+{
+    ASAN_POISON_MEMORY_REGION(p, n);
+    VALGRIND_MAKE_MEM_NOACCESS(p, n);
+}
+
+static void
+show(void *p, size_t n)
+{
+    ASAN_UNPOISON_MEMORY_REGION(p, n);
+    VALGRIND_MAKE_MEM_UNDEFINED(p, n);
+}
+
 static void *
 big_take(size_t size)
 {
@@ -73,6 +112,7 @@ big_take(size_t size)
 
             big.bytes -= big.cap[i];
             big.n--;
+            show(p, big.cap[i]);
             big.p[i] = big.p[big.n];
             big.cap[i] = big.cap[big.n];
             return p;
@@ -90,6 +130,7 @@ big_keep(void *p)
         big.bytes + cap > BIG_KEEP) {
         return false;
     }
+    hide(p, cap);
     big.p[big.n] = p;
     big.cap[big.n++] = cap;
     big.bytes += cap;
@@ -104,7 +145,9 @@ ax__big_cache(bool on)
      * copy their pages. */
     if (!on) {
         while (big.n > 0) {
-            free(big.p[--big.n]);
+            big.n--;
+            show(big.p[big.n], big.cap[big.n]);
+            free(big.p[big.n]);
         }
         big.bytes = 0;
     }

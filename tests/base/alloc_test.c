@@ -12,6 +12,13 @@
 
 #include "base/alloc.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define ASAN 1
+#else
+#define ASAN 0
+#endif
+
 #define KIB 1024u
 
 /* A freed large block comes back for the next allocation of a size close
@@ -88,6 +95,31 @@ test_alloc_injected_failure_wins_over_the_cache(void **state)
     ax__big_cache(false);
 }
 
+/* Under ASan a kept block is poisoned: a use after ax__free is reported
+ * as after free(3); taken again, it is usable. */
+static void
+test_alloc_kept_blocks_are_poisoned_under_asan(void **state)
+{
+    (void)state;
+#if ASAN
+    char *a;
+
+    ax__big_cache(true);
+    a = ax__alloc(64 * KIB);
+    assert_non_null(a);
+    assert_int_equal(__asan_address_is_poisoned(a), 0);
+    ax__free(a);
+    assert_int_equal(__asan_address_is_poisoned(a), 1);
+    assert_int_equal(__asan_address_is_poisoned(a + 64 * KIB - 1), 1);
+    assert_ptr_equal(ax__alloc(64 * KIB), a);
+    assert_int_equal(__asan_address_is_poisoned(a + 64 * KIB - 1), 0);
+    ax__free(a);
+    ax__big_cache(false);
+#else
+    skip(); /* poisoning exists only under ASan (and memcheck) */
+#endif
+}
+
 int
 main(void)
 {
@@ -95,6 +127,7 @@ main(void)
         cmocka_unit_test(test_alloc_big_blocks_are_reused_for_close_sizes),
         cmocka_unit_test(test_alloc_big_cache_is_bounded_and_can_be_off),
         cmocka_unit_test(test_alloc_injected_failure_wins_over_the_cache),
+        cmocka_unit_test(test_alloc_kept_blocks_are_poisoned_under_asan),
     };
 
     return cmocka_run_group_tests_name("alloc", tests, NULL, NULL);
