@@ -8,12 +8,14 @@
 #                           and gevent, from the peers' results file
 #                           results/peers.jsonl (bench/peers/run writes it)
 #
-# Usage: bench/plot.sh [--latency] [BUILD_DIR]
-#   (default build/rel; needs gnuplot-nox; --latency: only the latency plot)
+# Usage: bench/plot.sh [--latency | --draw] [BUILD_DIR]
+#   (default build/rel; needs gnuplot-nox; --latency: only the latency
+#   plot; --draw: both plots from the numbers already in results/)
 # The sweep takes a few minutes; numbers go to results/size-sweep.dat.
 set -euo pipefail
-latency_only=
+latency_only= draw_only=
 if [ "${1:-}" = --latency ]; then latency_only=1; shift; fi
+if [ "${1:-}" = --draw ]; then draw_only=1; shift; fi
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build/rel}
 bench=$build/bench/axon-bench
@@ -22,15 +24,16 @@ mkdir -p "$results"
 command -v gnuplot >/dev/null || { echo "needs gnuplot (apt-get install gnuplot-nox)" >&2; exit 1; }
 
 if [ -z "$latency_only" ]; then
-[ -x "$bench" ] || { echo "build axon-bench first: $bench" >&2; exit 1; }
-
 sweep=$results/size-sweep.dat
+if [ -z "$draw_only" ]; then
+[ -x "$bench" ] || { echo "build axon-bench first: $bench" >&2; exit 1; }
 echo "# size_bytes axon_MBps floor_MBps ratio   ($(date -u +%F), axon-bench --runs 3)" >"$sweep"
 for size in 32 128 512 2048 8192 32768 131072 524288 2097152; do
     AXON_BENCH_SIZE=$size "$bench" --runs 3 --json proc_stream_sized |
         python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print(sys.argv[1], r["median"], r["floor_median"], r["ratio"])' "$size" >>"$sweep"
     tail -1 "$sweep"
 done
+fi # draw_only
 
 gnuplot <<EOF
 set terminal pngcairo size 900,560 font "sans,11"
@@ -39,7 +42,8 @@ set title "Cross-process throughput by message size (one-way, two processes)"
 set xlabel "message payload (bytes)"
 set ylabel "MB/s"
 set logscale x 2
-set format x "%.0s%cB"
+set xtics ("32" 32, "128" 128, "512" 512, "2 Ki" 2048, "8 Ki" 8192, \
+           "32 Ki" 32768, "128 Ki" 131072, "512 Ki" 524288, "2 Mi" 2097152)
 set key top left
 set grid
 plot "$sweep" using 1:2 with linespoints lw 2 title "axon: actor to process actor", \
