@@ -7,28 +7,26 @@
 #include <malloc.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "base/error.h"
+
+/* Under ASan and memcheck the cache stays off: they then see every free
+ * and every reuse, and report a double free or a use after free exactly. */
 #if defined(__SANITIZE_ADDRESS__)
-#define HAVE_ASAN 1
+#define NO_BIG_CACHE 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define HAVE_ASAN 1
+#define NO_BIG_CACHE 1
 #endif
-#endif
-#ifdef HAVE_ASAN
-#include <sanitizer/asan_interface.h>
-#else
-#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
-#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
 #endif
 #if defined(__has_include)
-#if __has_include(<valgrind/memcheck.h>)
-#include <valgrind/memcheck.h>
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
 #endif
 #endif
-#ifndef VALGRIND_MAKE_MEM_NOACCESS
-#define VALGRIND_MAKE_MEM_NOACCESS(p, n) ((void)(p), (void)(n))
-#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
 #endif
 
 /* Allocations left before injected failures start; < 0 means never. */
@@ -86,35 +84,21 @@ typedef struct big_cache {
 
 static _Thread_local big_cache big;
 
-/* A kept block is off limits until it is taken again: ASan and memcheck
- * report a use of it after ax__free as they would after free(3). */
-static void
-hide(void *p, size_t n)
-{
-    ASAN_POISON_MEMORY_REGION(p, n);
-    VALGRIND_MAKE_MEM_NOACCESS(p, n);
-}
-
-static void
-show(void *p, size_t n)
-{
-    ASAN_UNPOISON_MEMORY_REGION(p, n);
-    VALGRIND_MAKE_MEM_UNDEFINED(p, n);
-}
-
 static void *
 big_take(size_t size)
 {
-    /* The most recently freed first: its lines may still be in cache. */
+    /* The most recently freed first (the slots stay in the order of the
+     * frees): its lines may still be in the CPU's cache. */
     for (int i = big.n - 1; i >= 0; i--) {
         if (big.cap[i] >= size && big.cap[i] / 2 <= size) {
             void *p = big.p[i];
 
             big.bytes -= big.cap[i];
             big.n--;
-            show(p, big.cap[i]);
-            big.p[i] = big.p[big.n];
-            big.cap[i] = big.cap[big.n];
+            memmove(&big.p[i], &big.p[i + 1],
+                    (size_t)(big.n - i) * sizeof(big.p[0]));
+            memmove(&big.cap[i], &big.cap[i + 1],
+                    (size_t)(big.n - i) * sizeof(big.cap[0]));
             return p;
         }
     }
@@ -130,28 +114,35 @@ big_keep(void *p)
         big.bytes + cap > BIG_KEEP) {
         return false;
     }
-    hide(p, cap);
+    for (int i = 0; i < big.n; i++) {
+        AX_REQUIRE(big.p[i] != p, "ax__free: %p freed twice", p);
+    }
     big.p[big.n] = p;
     big.cap[big.n++] = cap;
     big.bytes += cap;
     return true;
 }
 
-void
+bool
 ax__big_cache(bool on)
 {
+#ifdef NO_BIG_CACHE
+    on = false;
+#endif
+    if (RUNNING_ON_VALGRIND) {
+        on = false;
+    }
     /* Turned on again (a forked child's new runtime): the blocks the
      * parent kept serve the child as well; freeing them here would only
      * copy their pages. */
     if (!on) {
         while (big.n > 0) {
-            big.n--;
-            show(big.p[big.n], big.cap[big.n]);
-            free(big.p[big.n]);
+            free(big.p[--big.n]);
         }
         big.bytes = 0;
     }
     big.on = on;
+    return on;
 }
 
 void *

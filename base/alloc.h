@@ -22,9 +22,11 @@ void ax__free(void *p);
  * ax__big_cache - on the calling thread, keep large blocks freed with
  * ax__free for reuse by ax__alloc (on), or stop and free the blocks kept
  * (off). The runtime turns it on when it starts (ax_init, and in a forked
- * child) and off in ax_fini.
+ * child) and off in ax_fini. Returns whether it is on: never under ASan
+ * or valgrind, which must see every free to report misuse exactly. A
+ * block freed twice while kept aborts with a message.
  */
-void ax__big_cache(bool on);
+bool ax__big_cache(bool on);
 
 /*
  * ax__alloc_fail_after - make the allocation n calls from now fail (n = 0:

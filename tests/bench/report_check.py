@@ -50,9 +50,14 @@ def main():
             print(f"{rel}: {len(named)} workloads named, all listed")
 
     if a.smoke:
-        r = subprocess.run([a.bench, "--quick", "--runs", "1", "--json"] +
-                           a.smoke, capture_output=True, text=True,
-                           timeout=600)
+        try:
+            # under ctest's 300 s limit, so that this says what hung
+            r = subprocess.run([a.bench, "--quick", "--runs", "1", "--json"]
+                               + a.smoke, capture_output=True, text=True,
+                               timeout=270)
+        except subprocess.TimeoutExpired as e:
+            print(f"smoke run: over 270 s; its output so far:\n{e.stdout}")
+            return 1
         if r.returncode != 0:
             print(f"smoke run failed ({r.returncode}):\n{r.stdout}{r.stderr}")
             bad += 1
