@@ -499,6 +499,21 @@ ax_stats(ax_pid pid, ax_actor_stats *out)
     return 0;
 }
 
+/* The spare actor structs and the slot array. */
+static void
+free_table(void)
+{
+    while (rt->spare != NULL) {
+        ax_actor *a = rt->spare;
+
+        rt->spare = a->rq_next;
+        ax__free(a);
+    }
+    ax__free(rt->slots);
+    rt->slots = NULL;
+    rt->nslots = rt->capslots = 0;
+}
+
 /* ax_fini: every actor left is killed, then the table goes. */
 void
 ax__table_fini(void)
@@ -511,29 +526,10 @@ ax__table_fini(void)
                 a, (ax_exit_info){AX_EXIT_KILLED, AX_KILL_SHUTDOWN, 0, false});
         }
     }
-    while (rt->spare != NULL) {
-        ax_actor *a = rt->spare;
-
-        rt->spare = a->rq_next;
-        ax__free(a);
-    }
-    ax__free(rt->slots);
-    rt->slots = NULL;
-    rt->nslots = rt->capslots = 0;
+    free_table();
 }
 
 /* Free an inherited actor in a forked child: no callback, no frame. */
-static void
-forget_list(peer_ref *p)
-{
-    while (p != NULL) {
-        peer_ref *next = p->next;
-
-        ax__free(p);
-        p = next;
-    }
-}
-
 static void
 actor_forget(ax_actor *a)
 {
@@ -545,9 +541,9 @@ actor_forget(ax_actor *a)
     }
     ax_msg_free(a->taken);
     ax_msg_free(a->send_msg);
-    forget_list(a->links);
-    forget_list(a->monitors);
-    forget_list(a->watchers);
+    ax__list_free(a->links);
+    ax__list_free(a->monitors);
+    ax__list_free(a->watchers);
     while (a->on_exit != NULL) {
         exit_fn *e = a->on_exit;
 
@@ -583,13 +579,5 @@ ax__table_forget(ax_actor *keep)
         }
     }
     ax__aliases_forget();
-    while (rt->spare != NULL) {
-        ax_actor *a = rt->spare;
-
-        rt->spare = a->rq_next;
-        ax__free(a);
-    }
-    ax__free(rt->slots);
-    rt->slots = NULL;
-    rt->nslots = rt->capslots = 0;
+    free_table();
 }

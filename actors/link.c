@@ -92,6 +92,17 @@ ax__list_remove(peer_ref **list, ax_pid pid, uint64_t ref)
     return false;
 }
 
+void
+ax__list_free(peer_ref *list)
+{
+    while (list != NULL) {
+        peer_ref *next = list->next;
+
+        ax__free(list);
+        list = next;
+    }
+}
+
 peer_ref *
 ax__list_find_ref(peer_ref *list, uint64_t ref)
 {

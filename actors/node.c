@@ -939,6 +939,19 @@ ax__nodes_busy(void)
     return nd->children > 0;
 }
 
+/* Routes, moves and the process-tree links go with the peers. */
+static void
+forget_routes(void)
+{
+    ax__free(routes);
+    ax__free(moves);
+    routes = NULL;
+    moves = NULL;
+    nroutes = caproutes = nmoves = 0;
+    nd->parent = NULL;
+    nd->children = 0;
+}
+
 /* In a forked child: every inherited peer, dropped without a callback
  * (the loop they were on is gone). Channels are dropped by the caller. */
 void
@@ -950,13 +963,7 @@ ax__peers_forget(void)
         nd->peers = p->next;
         ax__free(p);
     }
-    ax__free(routes);
-    ax__free(moves);
-    routes = NULL;
-    moves = NULL;
-    nroutes = caproutes = nmoves = 0;
-    nd->parent = NULL;
-    nd->children = 0;
+    forget_routes();
 }
 
 void
@@ -971,13 +978,7 @@ ax__peers_fini(void)
         ax_chan_close(p->ch);
         ax__free(p);
     }
-    ax__free(routes);
-    ax__free(moves);
-    routes = NULL;
-    moves = NULL;
-    nroutes = caproutes = nmoves = 0;
-    nd->parent = NULL;
-    nd->children = 0;
+    forget_routes();
 }
 
 static void

@@ -36,17 +36,6 @@ ax_promote(void)
     return rc;
 }
 
-static void
-free_list(peer_ref *p)
-{
-    while (p != NULL) {
-        peer_ref *next = p->next;
-
-        ax__free(p);
-        p = next;
-    }
-}
-
 /* In the parent, after the fork: the actor lives on in the child. */
 void
 ax__promoted_away(ax_actor *a, ax_peer *p)
@@ -58,9 +47,9 @@ ax__promoted_away(ax_actor *a, ax_peer *p)
         a->mb_head = m->next;
         ax_msg_free(m);
     }
-    free_list(a->links); /* its halves moved; the other halves name it */
-    free_list(a->monitors);
-    free_list(a->watchers);
+    ax__list_free(a->links); /* its halves moved; the others name it */
+    ax__list_free(a->monitors);
+    ax__list_free(a->watchers);
     while (a->on_exit != NULL) {
         exit_fn *e = a->on_exit;
 

@@ -226,6 +226,7 @@ void ax__names_fini(void);
 int ax__list_add(peer_ref **list, ax_pid pid, uint64_t ref, bool for_call);
 bool ax__list_remove(peer_ref **list, ax_pid pid, uint64_t ref);
 peer_ref *ax__list_find_ref(peer_ref *list, uint64_t ref);
+void ax__list_free(peer_ref *list);
 
 /* An exit signal from dead reaches linked actor b (link.c). */
 void ax__signal_link(ax_actor *b, ax_pid dead, const ax_exit_info *i);
