@@ -25,8 +25,8 @@
 #define SKYNET_LEAVES 1000000
 #define IDLE_N 100000
 
-static void
-check(int rc, const char *what)
+void
+bench_check(int rc, const char *what)
 {
     if (rc < 0) {
         bench_die("%s: %s (%s)", what, ax_strerror(rc), ax_error_detail());
@@ -39,10 +39,10 @@ run_actor(ax_actor_fn fn, void *arg)
 {
     double t0, t;
 
-    check(ax_init(NULL), "ax_init");
-    check(ax_spawn(fn, arg, NULL, NULL), "spawn");
+    bench_check(ax_init(NULL), "ax_init");
+    bench_check(ax_spawn(fn, arg, NULL, NULL), "spawn");
     t0 = bench_now();
-    check(ax_run(), "ax_run");
+    bench_check(ax_run(), "ax_run");
     t = bench_now() - t0;
     ax_fini();
     return t;
@@ -50,19 +50,20 @@ run_actor(ax_actor_fn fn, void *arg)
 
 /* --- inproc_pingpong ------------------------------------------------------ */
 
-static int
-pong_actor(void *arg)
+int
+bench_echo_actor(void *arg)
 {
     ax_msg *m;
 
     (void)arg;
     for (;;) {
-        check(ax_recv(&m, AX_FOREVER), "recv");
+        bench_check(ax_recv(&m, AX_FOREVER), "recv");
         if (ax_msg_has_tag(m, "stop")) {
             ax_msg_free(m);
             return 0;
         }
-        check(ax_send(ax_msg_sender(m), m), "pong"); /* the same message */
+        bench_check(ax_send(ax_msg_sender(m), m),
+                    "pong"); /* the same message */
     }
 }
 
@@ -76,12 +77,12 @@ ping_actor(void *arg)
     ax_msg *m;
     double t0;
 
-    check(ax_spawn(pong_actor, NULL, NULL, &pong), "spawn");
-    check(ax_msg_pack(&m, "[s i]", "ping", (int64_t)1), "pack");
+    bench_check(ax_spawn(bench_echo_actor, NULL, NULL, &pong), "spawn");
+    bench_check(ax_msg_pack(&m, "[s i]", "ping", (int64_t)1), "pack");
     t0 = bench_now();
     for (uint64_t i = 0; i < n; i++) {
-        check(ax_send(pong, m), "ping");
-        check(ax_recv(&m, AX_FOREVER), "recv");
+        bench_check(ax_send(pong, m), "ping");
+        bench_check(ax_recv(&m, AX_FOREVER), "recv");
     }
     pingpong_time = bench_now() - t0;
     ax_msg_free(m);
@@ -106,7 +107,7 @@ sink_actor(void *arg)
     ax_msg *m;
 
     for (uint64_t i = 0; i < n; i++) {
-        check(ax_recv(&m, AX_FOREVER), "recv");
+        bench_check(ax_recv(&m, AX_FOREVER), "recv");
         ax_msg_free(m);
     }
     return 0;
@@ -125,13 +126,13 @@ producer_actor(void *arg)
     double t0;
 
     o.mailbox_capacity = 1024; /* the producer waits: memory stays flat */
-    check(ax_spawn(sink_actor, arg, &o, &sink), "spawn");
+    bench_check(ax_spawn(sink_actor, arg, &o, &sink), "spawn");
     t0 = bench_now();
     for (uint64_t i = 0; i < n; i++) {
-        check(ax_msg_pack(&m, "B", payload, sizeof(payload)), "pack");
-        check(ax_send(sink, m), "send");
+        bench_check(ax_msg_pack(&m, "B", payload, sizeof(payload)), "pack");
+        bench_check(ax_send(sink, m), "send");
     }
-    check(ax_wait(sink, NULL, AX_FOREVER), "wait");
+    bench_check(ax_wait(sink, NULL, AX_FOREVER), "wait");
     stream_time = bench_now() - t0;
     return 0;
 }
@@ -161,7 +162,7 @@ spawner_actor(void *arg)
     uint64_t n = *(uint64_t *)arg;
 
     for (uint64_t i = 0; i < n; i++) {
-        check(ax_spawn(nothing_actor, NULL, NULL, NULL), "spawn");
+        bench_check(ax_spawn(nothing_actor, NULL, NULL, NULL), "spawn");
         if (i % 256 == 255) {
             ax_yield(); /* let the batch run and be reaped */
         }
@@ -204,11 +205,11 @@ skynet_actor(void *p)
             kids[i] = (struct skynet_arg){a.num + i * (a.size / 10),
                                           a.size / 10, ax_self()};
             *k = kids[i];
-            check(ax_spawn(skynet_actor, k, NULL, NULL), "spawn");
+            bench_check(ax_spawn(skynet_actor, k, NULL, NULL), "spawn");
         }
         for (int i = 0; i < 10; i++) {
-            check(ax_recv(&m, AX_FOREVER), "recv");
-            check(ax_msg_unpack(m, "i", &part), "unpack");
+            bench_check(ax_recv(&m, AX_FOREVER), "recv");
+            bench_check(ax_msg_unpack(m, "i", &part), "unpack");
             ax_msg_free(m);
             sum += part;
         }
@@ -226,9 +227,9 @@ skynet_root(void *arg)
     ax_msg *m;
 
     *a = (struct skynet_arg){0, SKYNET_LEAVES, ax_self()};
-    check(ax_spawn(skynet_actor, a, NULL, NULL), "spawn");
-    check(ax_recv(&m, AX_FOREVER), "recv");
-    check(ax_msg_unpack(m, "i", result), "unpack");
+    bench_check(ax_spawn(skynet_actor, a, NULL, NULL), "spawn");
+    bench_check(ax_recv(&m, AX_FOREVER), "recv");
+    bench_check(ax_msg_unpack(m, "i", result), "unpack");
     ax_msg_free(m);
     return 0;
 }
@@ -267,7 +268,7 @@ idle_actor(void *arg)
     ax_msg *m;
 
     (void)arg;
-    check(ax_recv(&m, AX_FOREVER), "recv");
+    bench_check(ax_recv(&m, AX_FOREVER), "recv");
     ax_msg_free(m);
     return 0;
 }
@@ -283,12 +284,12 @@ idle_driver(void *arg)
 
     before = rss_bytes();
     for (uint64_t i = 0; i < n; i++) {
-        check(ax_spawn(idle_actor, NULL, NULL, &pids[i]), "spawn");
+        bench_check(ax_spawn(idle_actor, NULL, NULL, &pids[i]), "spawn");
     }
     ax_yield(); /* every actor runs once and blocks in ax_recv */
     idle_per_actor = (double)(rss_bytes() - before) / (double)n;
     for (uint64_t i = 0; i < n; i++) {
-        check(ax_sendf(pids[i], "[s]", "stop"), "stop");
+        bench_check(ax_sendf(pids[i], "[s]", "stop"), "stop");
     }
     free(pids);
     return 0;

@@ -45,6 +45,13 @@ uint64_t bench_count(uint64_t n);
 /* bench_now - CLOCK_MONOTONIC in seconds. */
 double bench_now(void);
 
+/* bench_check - bench_die with the error's name and detail if rc < 0. */
+void bench_check(int rc, const char *what);
+
+/* bench_echo_actor - send every message back to its sender, until one
+ * tagged "stop" (the other end of the ping-pong workloads). */
+int bench_echo_actor(void *arg);
+
 /* bench_die - print a sentence and exit(2): a workload cannot go on. */
 _Noreturn void bench_die(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));

@@ -35,23 +35,15 @@
 #define POOL_CHUNKS 64
 #define POOL_LIMIT 4000000
 
-static void
-check(int rc, const char *what)
-{
-    if (rc < 0) {
-        bench_die("%s: %s (%s)", what, ax_strerror(rc), ax_error_detail());
-    }
-}
-
 static double measured; /* set by the driver actor of a run */
 
 /* Run driver(arg) in a fresh runtime; return what it measured. */
 static double
 run(ax_actor_fn driver, void *arg)
 {
-    check(ax_init(NULL), "ax_init");
-    check(ax_spawn(driver, arg, NULL, NULL), "spawn");
-    check(ax_run(), "ax_run");
+    bench_check(ax_init(NULL), "ax_init");
+    bench_check(ax_spawn(driver, arg, NULL, NULL), "spawn");
+    bench_check(ax_run(), "ax_run");
     ax_fini();
     return measured;
 }
@@ -64,7 +56,7 @@ spawn_process(ax_actor_fn fn, void *arg)
 
     o.placement = AX_PLACE_PROCESS;
     o.monitor = true;
-    check(ax_spawn(fn, arg, &o, &pid), "spawn process");
+    bench_check(ax_spawn(fn, arg, &o, &pid), "spawn process");
     return pid;
 }
 
@@ -73,7 +65,7 @@ join(ax_pid pid)
 {
     ax_exit_info i;
 
-    check(ax_wait(pid, &i, AX_FOREVER), "wait");
+    bench_check(ax_wait(pid, &i, AX_FOREVER), "wait");
     if (i.kind != AX_EXIT_NORMAL) {
         char b[64];
 
@@ -84,41 +76,25 @@ join(ax_pid pid)
 /* --- proc_pingpong -------------------------------------------------------- */
 
 static int
-echo_actor(void *arg)
-{
-    ax_msg *m;
-
-    (void)arg;
-    for (;;) {
-        check(ax_recv(&m, AX_FOREVER), "recv");
-        if (ax_msg_has_tag(m, "stop")) {
-            ax_msg_free(m);
-            return 0;
-        }
-        check(ax_send(ax_msg_sender(m), m), "echo");
-    }
-}
-
-static int
 ping_driver(void *arg)
 {
     uint64_t n = bench_count(PING_N);
-    ax_pid e = spawn_process(echo_actor, NULL);
+    ax_pid e = spawn_process(bench_echo_actor, NULL);
     ax_msg *m;
     double t0;
 
     (void)arg;
-    check(ax_msg_pack(&m, "[s i]", "ping", (int64_t)1), "pack");
-    check(ax_send(e, m), "warm-up");
-    check(ax_recv(&m, AX_FOREVER), "recv");
+    bench_check(ax_msg_pack(&m, "[s i]", "ping", (int64_t)1), "pack");
+    bench_check(ax_send(e, m), "warm-up");
+    bench_check(ax_recv(&m, AX_FOREVER), "recv");
     t0 = bench_now();
     for (uint64_t i = 0; i < n; i++) {
-        check(ax_send(e, m), "ping");
-        check(ax_recv(&m, AX_FOREVER), "recv");
+        bench_check(ax_send(e, m), "ping");
+        bench_check(ax_recv(&m, AX_FOREVER), "recv");
     }
     measured = (bench_now() - t0) / (double)n * 1e6;
     ax_msg_free(m);
-    check(ax_sendf(e, "[s]", "stop"), "stop");
+    bench_check(ax_sendf(e, "[s]", "stop"), "stop");
     join(e);
     return 0;
 }
@@ -145,7 +121,7 @@ sink_actor(void *arg)
     ax_msg *m;
 
     for (uint64_t i = 0; i < s->n; i++) {
-        check(ax_recv(&m, AX_FOREVER), "recv");
+        bench_check(ax_recv(&m, AX_FOREVER), "recv");
         from = ax_msg_sender(m);
         ax_msg_free(m);
     }
@@ -163,10 +139,10 @@ stream_driver(void *arg)
 
     t0 = bench_now();
     for (uint64_t i = 0; i < s->n; i++) {
-        check(ax_msg_pack(&m, "B", payload, s->len), "pack");
-        check(ax_send(sink, m), "send");
+        bench_check(ax_msg_pack(&m, "B", payload, s->len), "pack");
+        bench_check(ax_send(sink, m), "send");
     }
-    check(ax_recv_match("done", &m, AX_FOREVER), "done");
+    bench_check(ax_recv_match("done", &m, AX_FOREVER), "done");
     measured = bench_now() - t0;
     ax_msg_free(m);
     free(payload);
@@ -236,12 +212,12 @@ bulk_sink(void *arg)
     size_t len;
 
     (void)arg;
-    check(ax_recv(&m, AX_FOREVER), "recv");
-    check(ax_msg_unpack(m, "B", &p, &len), "unpack");
+    bench_check(ax_recv(&m, AX_FOREVER), "recv");
+    bench_check(ax_msg_unpack(m, "B", &p, &len), "unpack");
     if (len != BULK) {
         bench_die("bulk: %zu bytes", len);
     }
-    check(ax_sendf(ax_msg_sender(m), "[s]", "done"), "done");
+    bench_check(ax_sendf(ax_msg_sender(m), "[s]", "done"), "done");
     ax_msg_free(m);
     return 0;
 }
@@ -257,9 +233,9 @@ bulk_driver(void *arg)
     (void)arg;
     ax_sleep(50); /* the child is up: time the transfer only */
     t0 = bench_now();
-    check(ax_msg_pack(&m, "B", payload, BULK), "pack");
-    check(ax_send(sink, m), "send");
-    check(ax_recv_match("done", &m, AX_FOREVER), "done");
+    bench_check(ax_msg_pack(&m, "B", payload, BULK), "pack");
+    bench_check(ax_send(sink, m), "send");
+    bench_check(ax_recv_match("done", &m, AX_FOREVER), "done");
     measured = bench_now() - t0;
     ax_msg_free(m);
     free(payload);
@@ -272,10 +248,10 @@ proc_bulk_256m(void)
 {
     ax_msg_limits lim = {BULK + 64, 0, 0};
 
-    check(ax_msg_limits_set(&lim), "limits");
+    bench_check(ax_msg_limits_set(&lim), "limits");
     double t = run(bulk_driver, NULL);
 
-    check(ax_msg_limits_set(&(ax_msg_limits){0, 0, 0}), "limits");
+    bench_check(ax_msg_limits_set(&(ax_msg_limits){0, 0, 0}), "limits");
     return (double)BULK / t / 1e6;
 }
 
@@ -380,11 +356,12 @@ promotee_actor(void *arg)
     ax_msg *m;
 
     (void)arg;
-    check(ax_recv_match("promote", &m, AX_FOREVER), "recv");
+    bench_check(ax_recv_match("promote", &m, AX_FOREVER), "recv");
     ax_msg_free(m);
-    check(ax_promote(), "promote");
-    check(ax_recv_match("ping", &m, AX_FOREVER), "recv");
-    check(ax_sendf(ax_msg_sender(m), "[s d]", "pong", (int)getpid()), "pong");
+    bench_check(ax_promote(), "promote");
+    bench_check(ax_recv_match("ping", &m, AX_FOREVER), "recv");
+    bench_check(ax_sendf(ax_msg_sender(m), "[s d]", "pong", (int)getpid()),
+                "pong");
     ax_msg_free(m);
     return 0;
 }
@@ -404,14 +381,14 @@ promote_driver(void *arg)
         int pid = 0;
         double t0;
 
-        check(ax_spawn(promotee_actor, NULL, &o, &p), "spawn");
+        bench_check(ax_spawn(promotee_actor, NULL, &o, &p), "spawn");
         ax_yield(); /* it waits, idle */
         t0 = bench_now();
-        check(ax_sendf(p, "[s]", "promote"), "promote");
-        check(ax_sendf(p, "[s p]", "ping", ax_self()), "ping");
-        check(ax_recv_match("pong", &m, AX_FOREVER), "pong");
+        bench_check(ax_sendf(p, "[s]", "promote"), "promote");
+        bench_check(ax_sendf(p, "[s p]", "ping", ax_self()), "ping");
+        bench_check(ax_recv_match("pong", &m, AX_FOREVER), "pong");
         total += bench_now() - t0;
-        check(ax_msg_unpack(m, "[_ d]", &pid), "unpack");
+        bench_check(ax_msg_unpack(m, "[_ d]", &pid), "unpack");
         if (pid == getpid()) {
             bench_die("promote: the answer came from the old process");
         }
@@ -456,15 +433,15 @@ pool_worker(void *arg)
     int64_t lo, hi;
 
     for (;;) {
-        check(ax_sendf(master, "[s p]", "ready", ax_self()), "ready");
-        check(ax_recv(&m, AX_FOREVER), "recv");
+        bench_check(ax_sendf(master, "[s p]", "ready", ax_self()), "ready");
+        bench_check(ax_recv(&m, AX_FOREVER), "recv");
         if (ax_msg_unpack(m, "[s i i]", NULL, NULL, &lo, &hi) < 0) {
             ax_msg_free(m);
             return 0; /* ["done"] */
         }
         ax_msg_free(m);
-        check(ax_sendf(master, "[s i]", "count", count_primes(lo, hi)),
-              "count");
+        bench_check(ax_sendf(master, "[s i]", "count", count_primes(lo, hi)),
+                    "count");
     }
 }
 
@@ -489,17 +466,18 @@ pool_driver(void *arg)
         w[i] = spawn_process(pool_worker, &self);
     }
     while (results < POOL_CHUNKS || stopped < pl->workers) {
-        check(ax_recv(&m, AX_FOREVER), "recv");
+        bench_check(ax_recv(&m, AX_FOREVER), "recv");
         if (ax_msg_unpack(m, "[s i]", NULL, NULL, &c) == 0) {
             total += c;
             results++;
         } else if (ax_msg_unpack(m, "[s p]", NULL, NULL, &who) == 0) {
             if (next < step * POOL_CHUNKS) {
-                check(ax_sendf(who, "[s i i]", "chunk", next, next + step),
-                      "chunk");
+                bench_check(
+                    ax_sendf(who, "[s i i]", "chunk", next, next + step),
+                    "chunk");
                 next += step;
             } else {
-                check(ax_sendf(who, "[s]", "done"), "done");
+                bench_check(ax_sendf(who, "[s]", "done"), "done");
                 stopped++;
             }
         }
