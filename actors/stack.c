@@ -32,27 +32,11 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "base/sanitizers.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define HAVE_VALGRIND 1
-#endif
-#endif
-#ifndef HAVE_VALGRIND
+#ifndef AX_HAVE_VALGRIND_H
 #define VALGRIND_STACK_REGISTER(start, end) ((void)(start), (void)(end), 0u)
 #define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
-#endif
-
-#if defined(__SANITIZE_ADDRESS__)
-#define HAVE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HAVE_ASAN 1
-#endif
-#endif
-#ifdef HAVE_ASAN
-#include <sanitizer/asan_interface.h>
 #endif
 
 #ifndef MADV_GUARD_INSTALL
@@ -156,7 +140,7 @@ index_of(const struct slab *s, const char *base)
 static void
 unpoison(void *base, size_t size)
 {
-#ifdef HAVE_ASAN
+#if AX_ASAN
     /* Only when needed: writing shadow would make it resident. */
     if (__asan_region_is_poisoned(base, size) != NULL) {
         ASAN_UNPOISON_MEMORY_REGION(base, size);
@@ -176,7 +160,7 @@ unpoison(void *base, size_t size)
 static void
 clear_shadow(char *mem, size_t len)
 {
-#ifdef HAVE_ASAN
+#if AX_ASAN
     size_t scale, offset, grain;
     uintptr_t lo, hi;
 

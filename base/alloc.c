@@ -10,24 +10,7 @@
 #include <string.h>
 
 #include "base/error.h"
-
-/* Under ASan and memcheck the cache stays off: they then see every free
- * and every reuse, and report a double free or a use after free exactly. */
-#if defined(__SANITIZE_ADDRESS__)
-#define NO_BIG_CACHE 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NO_BIG_CACHE 1
-#endif
-#endif
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
+#include "base/sanitizers.h"
 
 /* Allocations left before injected failures start; < 0 means never. */
 static long fail_countdown = -1;
@@ -126,10 +109,10 @@ big_keep(void *p)
 bool
 ax__big_cache(bool on)
 {
-#ifdef NO_BIG_CACHE
-    on = false;
-#endif
-    if (RUNNING_ON_VALGRIND) {
+    /* Under ASan and memcheck the cache stays off: they then see every
+     * free and every reuse, and report a double free or a use after free
+     * exactly. */
+    if (AX_ASAN || RUNNING_ON_VALGRIND) {
         on = false;
     }
     /* Turned on again (a forked child's new runtime): the blocks the

@@ -27,15 +27,7 @@
 
 #include "actors/rt.h" /* white-box: the run-once list only */
 #include "actors/stack.h"
-
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
+#include "base/sanitizers.h"
 
 /*
  * Timed waits of the actors killed mid-wait last this long: the test is

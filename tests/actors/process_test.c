@@ -15,6 +15,7 @@
  * counts of forks and messages are scaled down there, and said so.
  */
 #include "support/actor_harness.h"
+#include "base/sanitizers.h"
 
 #include <dirent.h>
 #include <ev.h>
@@ -29,21 +30,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
-
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
+#if AX_ASAN
 /* <sanitizer/allocator_interface.h> is clang's; GCC's runtime has it. */
 size_t __sanitizer_get_current_allocated_bytes(void);
-#else
-#define ASAN 0
 #endif
 
 /* The limit of waits that normally take milliseconds. */
@@ -1414,7 +1403,7 @@ test_process_two_hundred_concurrent_children_are_all_reaped(void **state)
 static long
 heap_kib(void)
 {
-#if ASAN
+#if AX_ASAN
     return (long)(__sanitizer_get_current_allocated_bytes() / 1024);
 #else
     struct mallinfo2 mi = mallinfo2();
@@ -1527,7 +1516,7 @@ body_backpressure(void *arg)
         TH_CHECK_INT(bad, 0);
         print_message("  %ld messages of %d bytes in %lld ms\n", BP_COUNT,
                       BP_SIZE, (long long)ms_since(t0));
-        if (!ASAN) { /* see heap_kib */
+        if (!AX_ASAN) { /* see heap_kib */
             check_growth("consumer", "RSS", (long)rss0, (long)rss_peak);
             check_growth("producer", "RSS", w.rss0, w.rss_peak);
         }

@@ -20,29 +20,8 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "base/sanitizers.h"
 #include "support/testutil.h"
-
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
-#ifndef ASAN
-#define ASAN 0
-#endif
-#if ASAN
-#include <sanitizer/asan_interface.h>
-#endif
 
 #define KIB ((size_t)1 << 10)
 #define SEGV_EXIT (128 + SIGSEGV)
@@ -101,7 +80,7 @@ count_maps(void)
 static int
 maps_unchanged(int before)
 {
-    return count_maps() <= before + (RUNNING_ON_VALGRIND || ASAN ? 8 : 0);
+    return count_maps() <= before + (RUNNING_ON_VALGRIND || AX_ASAN ? 8 : 0);
 }
 
 /*
@@ -366,7 +345,7 @@ test_stack_stats_count_slabs_live_and_free(void **state)
 static void
 test_stack_reuse_is_fast(void **state)
 {
-    long n = RUNNING_ON_VALGRIND ? 100000 : ASAN ? 1000000 : 10000000;
+    long n = RUNNING_ON_VALGRIND ? 100000 : AX_ASAN ? 1000000 : 10000000;
     ax_stack first, s;
     long moved = 0;
     uint64_t t0, t1;
@@ -393,7 +372,7 @@ test_stack_reuse_is_fast(void **state)
 static void
 test_stack_reused_stack_is_unpoisoned(void **state)
 {
-#if ASAN
+#if AX_ASAN
     ax_stack a, b;
 
     (void)state;
@@ -753,7 +732,7 @@ child_guard_mprotect(void *arg)
      * Not under valgrind (its table of mappings is smaller than the
      * kernel's) nor ASan (it dies when its own mmap fails at the limit).
      */
-    if (!RUNNING_ON_VALGRIND && !ASAN) {
+    if (!RUNNING_ON_VALGRIND && !AX_ASAN) {
         mprotect_limit();
     }
     ax__stack_forget_all(NULL);

@@ -19,20 +19,7 @@
 #include <cmocka.h>
 
 #include "base/alloc.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
-#ifndef ASAN
-#define ASAN 0
-#endif
-#if ASAN
-#include <sanitizer/asan_interface.h>
-#endif
+#include "base/sanitizers.h"
 
 #define KIB 1024u
 
@@ -157,7 +144,7 @@ static void
 test_alloc_cache_is_off_under_asan(void **state)
 {
     (void)state;
-#if ASAN
+#if AX_ASAN
     char *a;
 
     assert_false(ax__big_cache(true));
