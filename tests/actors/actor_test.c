@@ -100,17 +100,6 @@ exit_code_actor(void *arg)
     return code;
 }
 
-/* Block forever in a receive. */
-static int
-blocked_actor(void *arg)
-{
-    ax_msg *m;
-
-    (void)arg;
-    ax_recv_match("never", &m, AX_FOREVER);
-    return 1;
-}
-
 /* --- helpers for the driver -------------------------------------------- */
 
 /* --- bodies --------------------------------------------------------------- */
@@ -315,7 +304,7 @@ body_exit_reasons(void *arg)
 {
     ax_pid a = th_spawn(exit_code_actor);
     ax_pid b = th_spawn(exit_code_actor);
-    ax_pid c = th_spawn(blocked_actor);
+    ax_pid c = th_spawn(th_blocked_actor);
     ax_exit_info i;
     uint64_t ref, got_ref;
     ax_pid who;

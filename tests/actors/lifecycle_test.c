@@ -98,19 +98,6 @@ recv_args(const char *fmt, ...)
 
 /* --- actors under test --------------------------------------------------- */
 
-/* Block forever in a receive. */
-static int
-blocked_actor(void *arg)
-{
-    ax_msg *m;
-
-    (void)arg;
-    if (ax_recv_match("never", &m, AX_FOREVER) == 0) {
-        ax_msg_free(m);
-    }
-    return 1;
-}
-
 /* Return 0 at once. */
 static int
 return_zero_actor(void *arg)
@@ -674,7 +661,7 @@ trapper_actor(void *arg)
     }
     ax_trap_exit(true);
     o.link = true;
-    if (ax_spawn(blocked_actor, NULL, &o, &child) < 0) {
+    if (ax_spawn(th_blocked_actor, NULL, &o, &child) < 0) {
         return 4;
     }
     ax_sendf(to, "[s p]", "child", child);
@@ -710,7 +697,7 @@ unlinker_actor(void *arg)
     }
     ax_trap_exit(trap);
     o.link = true;
-    if (ax_spawn(blocked_actor, NULL, &o, &child) < 0) {
+    if (ax_spawn(th_blocked_actor, NULL, &o, &child) < 0) {
         return 4;
     }
     ax_unlink(child);
@@ -1019,7 +1006,7 @@ body_kill_full_receiver(void *arg)
     (void)arg;
     o.mailbox_capacity = 1;
     o.monitor = true;
-    sink = th_spawn_with(blocked_actor, &o);
+    sink = th_spawn_with(th_blocked_actor, &o);
     TH_CHECK_INT(ax_sendf(sink, "[s]", "fill"), 0);
     w = start_waiter(WK_SEND, sink, -1);
     ax_runtime_stats_get(&before);
@@ -1048,7 +1035,7 @@ static void
 body_kill_in_join(void *arg)
 {
     size_t live = live_actors();
-    ax_pid target = spawn_monitored(blocked_actor);
+    ax_pid target = spawn_monitored(th_blocked_actor);
     ax_pid w = start_waiter(WK_JOIN, target, -1);
     ax_exit_info i;
 
@@ -1144,7 +1131,7 @@ body_on_exit_full_send(void *arg)
     (void)arg;
     o.mailbox_capacity = 1;
     o.monitor = true;
-    sink = th_spawn_with(blocked_actor, &o);
+    sink = th_spawn_with(th_blocked_actor, &o);
     TH_CHECK_INT(ax_sendf(sink, "[s]", "fill"), 0);
     for (int k = 0; k < 2; k++) {
         int end = k == 0 ? END_RETURN : END_KILLED;
@@ -1482,7 +1469,7 @@ test_lifecycle_unlink_stops_exit_propagation(void **state)
 static void
 body_demonitor(void *arg)
 {
-    ax_pid a = th_spawn(blocked_actor);
+    ax_pid a = th_spawn(th_blocked_actor);
     ax_exit_info i;
     uint64_t ref;
 
@@ -1583,8 +1570,8 @@ test_lifecycle_wait_twice_on_an_ended_actor_gives_its_reason(void **state)
 static void
 body_wait_timeout(void *arg)
 {
-    ax_pid a = th_spawn(blocked_actor);
-    ax_pid b = spawn_monitored(blocked_actor);
+    ax_pid a = th_spawn(th_blocked_actor);
+    ax_pid b = spawn_monitored(th_blocked_actor);
     ax_exit_info i;
     uint64_t t0;
 

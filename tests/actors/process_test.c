@@ -459,19 +459,6 @@ blocked_actor(void *arg)
     return 0;
 }
 
-/* Wait forever, silently. */
-static int
-silent_actor(void *arg)
-{
-    ax_msg *m;
-
-    (void)arg;
-    if (ax_recv_match("never", &m, AX_FOREVER) == 0) {
-        ax_msg_free(m);
-    }
-    return 1;
-}
-
 /* Answer ["ping", n] with ["pong", n] to the sender; stop on ["stop"]. */
 static int
 echo_actor(void *arg)
@@ -1060,7 +1047,7 @@ victim_actor(void *arg)
     case END_ABORT:
         abort();
     default: /* ended from outside while it waits */
-        return silent_actor(NULL);
+        return th_blocked_actor(NULL);
     }
 }
 
@@ -1762,7 +1749,7 @@ chain_actor(void *arg)
     }
     ax_sendf(g_driver, "[s d d p]", "os", level, (int)getpid(), ax_self());
     if (level < 3) {
-        return silent_actor(NULL);
+        return th_blocked_actor(NULL);
     }
     ax_sleep(20); /* the report leaves */
     deaf_forever();
@@ -2239,7 +2226,7 @@ garbage_actor(void *arg)
     ax_pid second;
     int fd;
 
-    if (ax_spawn(silent_actor, NULL, &co, &second) < 0) {
+    if (ax_spawn(th_blocked_actor, NULL, &co, &second) < 0) {
         return 1;
     }
     ax_sendf(g_driver, "[s p]", "second", second);

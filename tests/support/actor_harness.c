@@ -123,3 +123,15 @@ th_join(ax_pid pid)
     TH_CHECK_INT(ax_wait(pid, &info, 5000), 0);
     return info;
 }
+
+int
+th_blocked_actor(void *arg)
+{
+    ax_msg *m;
+
+    (void)arg;
+    if (ax_recv_match("never", &m, AX_FOREVER) == 0) {
+        ax_msg_free(m);
+    }
+    return 1;
+}

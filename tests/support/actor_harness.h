@@ -69,6 +69,10 @@ ax_pid th_spawn(ax_actor_fn fn);
 /* Wait (up to 5 s) for pid's end and return how it ended. */
 ax_exit_info th_join(ax_pid pid);
 
+/* An actor that blocks in a receive that nothing matches, until killed
+ * (returns 1 if it ever gets ["never"]). */
+int th_blocked_actor(void *arg);
+
 /* Receive one message and check its tag; returns it (caller frees) or NULL. */
 ax_msg *th_expect(const char *tag, int timeout_ms);
 
