@@ -119,20 +119,26 @@ take(ax_actor *a)
     return NULL;
 }
 
+void
+ax__park_sender(ax_actor *a, ax_actor **head, ax_actor **tail)
+{
+    a->send_next = NULL;
+    if (*tail != NULL) {
+        (*tail)->send_next = a;
+    } else {
+        *head = a;
+    }
+    *tail = a;
+    ax__park(a, W_SEND, AX_FOREVER);
+}
+
 /* The running actor waits for room in b's full mailbox. */
 static void
 wait_for_room(ax_actor *a, ax_actor *b, ax_msg *m)
 {
     a->send_msg = m;
     a->send_target = b;
-    a->send_next = NULL;
-    if (b->senders_tail != NULL) {
-        b->senders_tail->send_next = a;
-    } else {
-        b->senders = a;
-    }
-    b->senders_tail = a;
-    ax__park(a, W_SEND, AX_FOREVER);
+    ax__park_sender(a, &b->senders, &b->senders_tail);
 }
 
 static int

@@ -298,14 +298,7 @@ static void
 wait_for_peer(ax_actor *a, ax_peer *p)
 {
     a->send_peer = p;
-    a->send_next = NULL;
-    if (p->senders_tail != NULL) {
-        p->senders_tail->send_next = a;
-    } else {
-        p->senders = a;
-    }
-    p->senders_tail = a;
-    ax__park(a, W_SEND, AX_FOREVER);
+    ax__park_sender(a, &p->senders, &p->senders_tail);
 }
 
 int

@@ -228,6 +228,10 @@ bool ax__list_remove(peer_ref **list, ax_pid pid, uint64_t ref);
 peer_ref *ax__list_find_ref(peer_ref *list, uint64_t ref);
 void ax__list_free(peer_ref *list);
 
+/* Append the running actor a to a FIFO of waiting senders (a mailbox's
+ * or a peer's) and park it until it is woken. */
+void ax__park_sender(ax_actor *a, ax_actor **head, ax_actor **tail);
+
 /* An exit signal from dead reaches linked actor b (link.c). */
 void ax__signal_link(ax_actor *b, ax_pid dead, const ax_exit_info *i);
 
