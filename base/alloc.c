@@ -4,7 +4,6 @@
  */
 #include "base/alloc.h"
 
-#include <malloc.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +48,10 @@ ax__alloc_fail_after(long n)
  * fifth of proc_stream_64k's time. Blocks of BIG_MIN..BIG_MAX bytes freed
  * on a thread that enabled the cache (the runtime's) are kept instead, a
  * few at a time, and reused for an allocation of at least half their
- * size. The blocks stay plain malloc blocks: ax_free/free(3) of one taken
- * out of the cache is fine.
+ * size. Only ax__free_sized keeps blocks (the callers that free large
+ * blocks know their size; a plain ax__free costs nothing more than
+ * free(3)). The blocks stay plain malloc blocks: ax_free/free(3) of one
+ * taken out of the cache is fine.
  */
 #define BIG_MIN (32u * 1024u)
 #define BIG_MAX (4u * 1024u * 1024u)
@@ -89,10 +90,8 @@ big_take(size_t size)
 }
 
 static bool
-big_keep(void *p)
+big_keep(void *p, size_t cap)
 {
-    size_t cap = malloc_usable_size(p);
-
     if (cap < BIG_MIN || cap > BIG_MAX || big.n == BIG_SLOTS ||
         big.bytes + cap > BIG_KEEP) {
         return false;
@@ -157,7 +156,13 @@ ax__calloc(size_t n, size_t size)
 void
 ax__free(void *p)
 {
-    if (p != NULL && !(big.on && big_keep(p))) {
+    free(p);
+}
+
+void
+ax__free_sized(void *p, size_t size)
+{
+    if (p != NULL && !(big.on && big_keep(p, size))) {
         free(p);
     }
 }

@@ -18,9 +18,13 @@ void *ax__realloc(void *p, size_t size);
 void *ax__calloc(size_t n, size_t size);
 void ax__free(void *p);
 
+/* ax__free_sized - ax__free of a block of at least size bytes (what was
+ * asked of ax__alloc): a large one may be kept for reuse (ax__big_cache). */
+void ax__free_sized(void *p, size_t size);
+
 /*
  * ax__big_cache - on the calling thread, keep large blocks freed with
- * ax__free for reuse by ax__alloc (on), or stop and free the blocks kept
+ * ax__free_sized for reuse by ax__alloc (on), or stop and free the blocks kept
  * (off). The runtime turns it on when it starts (ax_init, and in a forked
  * child) and off in ax_fini. Returns whether it is on: never under ASan
  * or valgrind, which must see every free to report misuse exactly. A

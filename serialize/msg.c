@@ -110,9 +110,9 @@ ax_msg_free(ax_msg *m)
     }
     ax__free(m->obj);
     if (m->data != m->inline_data) {
-        ax__free(m->data);
+        ax__free_sized(m->data, m->len);
     }
-    ax__free(m);
+    ax__free_sized(m, sizeof(*m) + m->cap);
 }
 
 int

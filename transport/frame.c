@@ -121,7 +121,7 @@ deliver_big(ax_reader *r, ax_deliver_fn deliver, void *ud)
 
     r->big = NULL;
     more = deliver(ud, &f);
-    ax__free(f.own);
+    ax__free_sized(f.own, f.len);
     return more;
 }
 

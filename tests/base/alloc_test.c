@@ -47,14 +47,14 @@ test_alloc_big_blocks_are_reused_for_close_sizes(void **state)
     a = ax__alloc(64 * KIB);
     assert_non_null(a);
     memset(a, 1, 64 * KIB);
-    ax__free(a);
+    ax__free_sized(a, 64 * KIB);
     b = ax__alloc(60 * KIB); /* at least half of 64 KiB: the kept block */
     assert_ptr_equal(b, a);
     c = ax__alloc(20 * KIB); /* less than half: a block of its own */
     assert_non_null(c);
     assert_ptr_not_equal(c, a);
-    ax__free(c);
-    ax__free(b);
+    ax__free_sized(c, 20 * KIB);
+    ax__free_sized(b, 60 * KIB);
 }
 
 /* The most recently freed block that fits is taken first; blocks over
@@ -72,22 +72,22 @@ test_alloc_big_cache_takes_the_newest_and_is_bounded(void **state)
     y = ax__alloc(64 * KIB);
     assert_non_null(x);
     assert_non_null(y);
-    ax__free(x);
-    ax__free(y);
+    ax__free_sized(x, 64 * KIB);
+    ax__free_sized(y, 64 * KIB);
     assert_ptr_equal(ax__alloc(64 * KIB), y);
     assert_ptr_equal(ax__alloc(64 * KIB), x);
-    ax__free(x);
-    ax__free(y);
+    ax__free_sized(x, 64 * KIB);
+    ax__free_sized(y, 64 * KIB);
     for (int i = 0; i < 40; i++) {
         blocks[i] = ax__alloc(64 * KIB);
         assert_non_null(blocks[i]);
     }
     for (int i = 0; i < 40; i++) {
-        ax__free(blocks[i]); /* 8 kept, the rest freed */
+        ax__free_sized(blocks[i], 64 * KIB); /* 8 kept, the rest freed */
     }
     huge = ax__alloc(8 * KIB * KIB);
     assert_non_null(huge);
-    ax__free(huge);
+    ax__free_sized(huge, 8 * KIB * KIB);
     assert_false(ax__big_cache(false));
 }
 
@@ -102,7 +102,7 @@ test_alloc_injected_failure_wins_over_the_cache(void **state)
     ax__big_cache(true);
     a = ax__alloc(64 * KIB);
     assert_non_null(a);
-    ax__free(a);
+    ax__free_sized(a, 64 * KIB);
     ax__alloc_fail_after(0);
     assert_null(ax__alloc(64 * KIB));
     ax__alloc_fail_after(-1);
@@ -129,8 +129,8 @@ test_alloc_double_free_of_a_kept_block_aborts(void **state)
     if (pid == 0) {
         void *a = ax__alloc(64 * KIB);
 
-        ax__free(a);
-        ax__free(a); /* aborts */
+        ax__free_sized(a, 64 * KIB);
+        ax__free_sized(a, 64 * KIB); /* aborts */
         _exit(0);
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -151,7 +151,7 @@ test_alloc_cache_is_off_under_asan(void **state)
     a = ax__alloc(64 * KIB);
     assert_non_null(a);
     assert_int_equal(__asan_address_is_poisoned(a), 0);
-    ax__free(a);
+    ax__free_sized(a, 64 * KIB);
     assert_int_equal(__asan_address_is_poisoned(a), 1);
 #else
     skip(); /* a plain build: the tests above */
