@@ -73,6 +73,25 @@ ax__deliver(ax_actor *a, ax_msg *m)
     append(a, m);
 }
 
+/*
+ * a's mailbox moved to another process (promotion): its waiting senders
+ * wake with their messages still theirs, oldest first, and send them
+ * again, to where a is now.
+ */
+void
+ax__return_senders(ax_actor *a)
+{
+    ax_actor *s;
+
+    while ((s = a->senders) != NULL) {
+        a->senders = s->send_next;
+        s->send_next = NULL;
+        s->send_target = NULL;
+        ax__wake(s);
+    }
+    a->senders_tail = NULL;
+}
+
 /* Room was made in a's mailbox: let waiting senders in, oldest first. */
 void
 ax__admit_senders(ax_actor *a)
@@ -177,7 +196,12 @@ send_to(ax_pid to, ax_msg *m, bool checked)
             return ax__fail(AX_EAGAIN, "ax_send: mailbox full");
         }
         wait_for_room(self, b, m);
-        return 0;
+        if (self->send_msg == NULL) {
+            return 0; /* delivered when room was made (or a dead letter) */
+        }
+        m = self->send_msg; /* handed back: b moved away (promotion) */
+        self->send_msg = NULL;
+        return send_to(to, m, checked);
     }
     ax__deliver(b, m);
     return 0;

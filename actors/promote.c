@@ -47,7 +47,9 @@ ax__promoted_away(ax_actor *a, ax_peer *p)
         a->mb_head = m->next;
         ax_msg_free(m);
     }
-    ax__list_free(a->links); /* its halves moved; the others name it */
+    ax__return_senders(a);     /* they send again, to the child */
+    ax__release_held_peers(a); /* its mailbox is not here to fill */
+    ax__list_free(a->links);   /* its halves moved; the others name it */
     ax__list_free(a->monitors);
     ax__list_free(a->watchers);
     while (a->on_exit != NULL) {
@@ -75,7 +77,8 @@ ax__adopt_promoted(ax_actor *a)
     ev_timer_init(&a->timer, a->timer.cb, 0., 0.); /* a new loop */
     ev_io_init(&a->io, a->io.cb, 0, EV_READ);
     a->timer.data = a->io.data = a;
-    a->held_peers = NULL;
+    a->held_peers = NULL; /* these stay in the parent, which wakes them */
+    a->senders = a->senders_tail = NULL;
     a->send_peer = NULL;
     rt->st.actors++;
     ax__nodes.first = a;

@@ -211,6 +211,8 @@ void ax__deliver(ax_actor *a, ax_msg *m);
 
 /* Room was made in a's mailbox: let waiting senders in (mailbox.c). */
 void ax__admit_senders(ax_actor *a);
+/* Wake a's waiting senders with their messages, to send them again. */
+void ax__return_senders(ax_actor *a);
 
 /* Mailbox clean-up and blocked senders when a dies (mailbox.c). */
 void ax__mailbox_release(ax_actor *a);

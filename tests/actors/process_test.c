@@ -1730,6 +1730,90 @@ test_process_promotion_repeated_never_loses_a_reply(void **state)
     run(body_promotion_loop, NULL);
 }
 
+/* Mailbox of 2: wait for ["promote"] (taken out of order), move, then
+ * count ["n", i] in order up to FULL_N and report ["counted", got, bad]. */
+#define FULL_N 10
+
+static int
+full_mover_actor(void *arg)
+{
+    int64_t n, got = 0, bad = 0;
+    ax_msg *m;
+
+    (void)arg;
+    if (ax_recv_match("promote", &m, AX_FOREVER) < 0) {
+        return 2;
+    }
+    ax_msg_free(m);
+    if (ax_promote() < 0) {
+        return 3;
+    }
+    while (got < FULL_N && ax_recv_match("n", &m, WAIT_MS) == 0) {
+        if (ax_msg_unpack(m, "[_ i]", &n) == 0) {
+            bad += n != got;
+        }
+        got++;
+        ax_msg_free(m);
+    }
+    ax_sendf(g_driver, "[s i i]", "counted", got, bad);
+    return 0;
+}
+
+/* Send ["n", 0..FULL_N) to the actor in arg; report ["sent"]. */
+static int
+filler_actor(void *arg)
+{
+    ax_pid to = *(const ax_pid *)arg;
+
+    for (int64_t i = 0; i < FULL_N; i++) {
+        if (ax_sendf(to, "[s i]", "n", i) < 0) {
+            return 2;
+        }
+    }
+    ax_sendf(g_driver, "[s]", "sent");
+    return 0;
+}
+
+static void
+body_promotion_full(void *arg)
+{
+    ax_spawn_opts o = coro_opts();
+    ax_pid mover, filler;
+    int64_t got = -1, bad = -1;
+    ax_msg *m;
+
+    (void)arg;
+    g_driver = ax_self();
+    o.mailbox_capacity = 2;
+    o.monitor = true;
+    mover = spawn(full_mover_actor, NULL, &o);
+    filler = spawn(filler_actor, &mover, &o);
+    ax_sleep(50); /* the filler fills the mailbox and waits for room */
+    TH_CHECK_INT(ax_recv(&m, 0), AX_ETIMEDOUT); /* not all sent yet */
+    TH_CHECK_INT(ax_sendf(mover, "[s]", "promote"), 0);
+    if ((m = expect_tag("sent")) != NULL) {
+        ax_msg_free(m);
+    }
+    if (expect_args("counted", "[_ i i]", &got, &bad) == 0) {
+        TH_CHECK_INT(got, FULL_N);
+        TH_CHECK_INT(bad, 0);
+    }
+    CHECK_REASON(join(mover), AX_EXIT_NORMAL, 0, 0);
+    CHECK_REASON(join(filler), AX_EXIT_NORMAL, 0, 0);
+}
+
+/*
+ * An actor promotes itself while its mailbox (capacity 2) is full and a
+ * sender waits for room: the sender wakes and sends the rest to where the
+ * actor is now; all FULL_N messages arrive there, in order.
+ */
+static void
+test_process_promotion_with_a_full_mailbox_lets_waiting_senders_on(void **state)
+{
+    (void)state;
+    run(body_promotion_full, NULL);
+}
+
 /* --- 10. no orphans ---------------------------------------------------------
  */
 
@@ -2312,6 +2396,7 @@ main(void)
         T(test_process_fast_producer_is_slowed_with_bounded_memory),
         T(test_process_promotion_keeps_order_address_monitor_link_and_name),
         T(test_process_promotion_repeated_never_loses_a_reply),
+        T(test_process_promotion_with_a_full_mailbox_lets_waiting_senders_on),
         T(test_process_killed_middle_process_leaves_no_orphan_below),
         T(test_process_fini_kills_children_that_ignore_stop_after_timeouts),
         T(test_process_fini_stops_children_cleanly_and_runs_their_on_exit),
