@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/endian.h"
+
 typedef enum mp_kind {
     MP_NIL,
     MP_BOOL,
@@ -53,48 +55,14 @@ size_t mp_next(const uint8_t *p, size_t n, mp_tok *t);
 /* mp_kind_name - "integer", "string", ... for error messages. */
 const char *mp_kind_name(const mp_tok *t);
 
-/* Big-endian loads and stores. */
-static inline uint16_t
-mp_load16(const uint8_t *p)
-{
-    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static inline uint32_t
-mp_load32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-           p[3];
-}
-
-static inline uint64_t
-mp_load64(const uint8_t *p)
-{
-    return (uint64_t)mp_load32(p) << 32 | mp_load32(p + 4);
-}
-
-static inline void
-mp_store16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void
-mp_store32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static inline void
-mp_store64(uint8_t *p, uint64_t v)
-{
-    mp_store32(p, (uint32_t)(v >> 32));
-    mp_store32(p + 4, (uint32_t)v);
-}
+/* Big-endian loads and stores: base/endian.h, under the names the
+ * format walkers use. */
+#define mp_load16 ax__load16
+#define mp_load32 ax__load32
+#define mp_load64 ax__load64
+#define mp_store16 ax__store16
+#define mp_store32 ax__store32
+#define mp_store64 ax__store64
 
 /* Longest header any mp_put_* below writes (ext pid: 2 + 16 bytes). */
 #define MP_MAX_HEADER 18

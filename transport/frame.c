@@ -13,7 +13,7 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
-#include "serialize/mp.h"
+#include "base/endian.h"
 
 /* A reader's first buffer; it grows to its full size when needed. */
 #define START_CAP ((size_t)64 << 10)
@@ -22,22 +22,22 @@ void
 ax__frame_encode(uint8_t out[AX_FRAME_OVERHEAD], const ax_frame_hdr *h,
                  size_t body_len)
 {
-    mp_store32(out, (uint32_t)(AX_FRAME_HEADER + body_len));
+    ax__store32(out, (uint32_t)(AX_FRAME_HEADER + body_len));
     out[4] = AX_FRAME_VERSION;
     out[5] = h->kind;
     out[6] = h->flags;
     out[7] = 0;
-    mp_store64(out + 8, h->dst.node);
-    mp_store64(out + 16, h->dst.id);
-    mp_store64(out + 24, h->src.node);
-    mp_store64(out + 32, h->src.id);
+    ax__store64(out + 8, h->dst.node);
+    ax__store64(out + 16, h->dst.id);
+    ax__store64(out + 24, h->src.node);
+    ax__store64(out + 32, h->src.id);
 }
 
 int
 ax__frame_decode(const uint8_t *p, size_t max_frame, ax_frame_hdr *h,
                  size_t *body_len)
 {
-    uint32_t len = mp_load32(p);
+    uint32_t len = ax__load32(p);
 
     if (len < AX_FRAME_HEADER) {
         return ax__fail(AX_EPROTO, "frame length %u shorter than its header",
@@ -54,10 +54,10 @@ ax__frame_decode(const uint8_t *p, size_t max_frame, ax_frame_hdr *h,
     }
     h->kind = p[5];
     h->flags = p[6];
-    h->dst.node = mp_load64(p + 8);
-    h->dst.id = mp_load64(p + 16);
-    h->src.node = mp_load64(p + 24);
-    h->src.id = mp_load64(p + 32);
+    h->dst.node = ax__load64(p + 8);
+    h->dst.id = ax__load64(p + 16);
+    h->src.node = ax__load64(p + 24);
+    h->src.id = ax__load64(p + 32);
     *body_len = len - AX_FRAME_HEADER;
     return 0;
 }

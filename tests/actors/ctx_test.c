@@ -37,7 +37,7 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-#include "actors/ctx.h"
+#include "actors/core/ctx.h"
 #include "support/testutil.h"
 
 #define KiB ((size_t)1024)

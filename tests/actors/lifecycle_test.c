@@ -25,8 +25,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "actors/rt.h" /* white-box: the run-once list only */
-#include "actors/stack.h"
+#include "actors/core/core.h" /* white-box: the run-once list only */
+#include "actors/core/stack.h"
 #include "base/sanitizers.h"
 
 /*

@@ -9,7 +9,7 @@
  */
 #include "support/actor_harness.h"
 
-#include "actors/stack.h"
+#include "actors/core/stack.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * Forked children report through their exit status; a child that must
  * fault writes with SIGSEGV at its default action and no core dump.
  */
-#include "actors/stack.h"
+#include "actors/core/stack.h"
 
 #include <errno.h>
 #include <malloc.h>

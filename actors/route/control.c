@@ -1,21 +1,19 @@
 /*
- * actors/remote.c - links, monitors and kills between processes: the
+ * actors/route/control.c - links, monitors and kills between processes: the
  * control frames that reach a local actor, and what happens when a whole
  * process (a node) becomes unreachable.
  *
- * The two ends of a link or monitor each keep their half (see link.c); a
+ * The two ends of a link or monitor each keep their half (signals/); a
  * frame keeps them in step. When a process dies without saying goodbye
  * (a crash, SIGKILL), the process that reaped it announces K_NODE_DOWN
  * to every other process, and each one fires its own halves that point
  * there: the exact OS reason for the dead process's actors, noconnection
  * for the processes that hung below it.
  */
-#include "actors/node.h"
+#include "actors/route/route.h"
 
 #include "base/alloc.h"
 #include "base/error.h"
-
-static ax_rt *const rt = &ax__rt;
 
 /* Read [ref?, kind, code, signal, core] (with_ref) or [code] bodies. */
 static int
@@ -132,8 +130,8 @@ ax__remote_control(ax_peer *from, const ax_frame *f)
         return; /* malformed control body: ignored, counted in detail */
     }
     if (f->hdr.dst.id == 0) { /* the registry's monitors */
-        if (f->hdr.kind == K_DOWN) {
-            ax__names_gone(f->hdr.src);
+        if (f->hdr.kind == K_DOWN && ax__route_hooks.registry_down != NULL) {
+            ax__route_hooks.registry_down(f->hdr.src);
         }
         ax_msg_free(m);
         return;
@@ -207,9 +205,21 @@ take_matching(peer_ref **list, uint64_t node, const ax_pid *one)
     return out;
 }
 
+/* Which actors went away, and why. */
+typedef struct down_of {
+    uint64_t node;     /* every actor of this node, */
+    const ax_pid *one; /* or this one (a promoted actor) */
+    const ax_exit_info *why;
+} down_of;
+
+/* a's links and monitors that point at the dead fire. */
 static void
-fire_for(ax_actor *a, uint64_t node, const ax_pid *one, const ax_exit_info *i)
+fire_for(ax_actor *a, void *ud)
 {
+    const down_of *d = ud;
+    uint64_t node = d->node;
+    const ax_pid *one = d->one;
+    const ax_exit_info *i = d->why;
     peer_ref *links = take_matching(&a->links, node, one);
     peer_ref *mons = take_matching(&a->monitors, node, one);
     peer_ref *gone = take_matching(&a->watchers, node, one);
@@ -234,22 +244,11 @@ fire_for(ax_actor *a, uint64_t node, const ax_pid *one, const ax_exit_info *i)
 void
 ax__node_down(uint64_t node, const ax_pid *one, const ax_exit_info *i)
 {
-    bool held = rt->processing_exits;
+    down_of d = {node, one, i};
 
     ax__remember_gone(one != NULL ? *one : (ax_pid){node, 0}, i);
-    ax__names_node_down(node, one);
-    /* Exits this causes are queued and run after the whole scan. */
-    rt->processing_exits = true;
-    for (uint32_t s = 0; s < rt->nslots; s++) {
-        ax_actor *a = rt->slots[s].actor;
-
-        if (a != NULL && !a->dying) {
-            fire_for(a, node, one, i);
-        }
+    if (ax__route_hooks.node_down != NULL) {
+        ax__route_hooks.node_down(node, one); /* names that lived there */
     }
-    ax__alias_each(fire_for, node, one, i);
-    rt->processing_exits = held;
-    if (!held) {
-        ax__exits_run();
-    }
+    ax__actors_each(fire_for, &d); /* exits it causes run after the scan */
 }

@@ -1,11 +1,11 @@
 /*
- * actors/place.c - placement by configuration.
+ * actors/process/place.c - placement by configuration.
  *
  * AXON_PLACE="worker=process,logger=coroutine" places actors spawned with
  * those names without recompiling; the spawn options' placement is the
  * default for every other actor. Read once, at ax_init.
  */
-#include "actors/rt.h"
+#include "actors/process/process.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,11 +1,11 @@
 /*
- * actors/wait.c - sleeping and waiting for fds without blocking the loop.
+ * actors/core/wait.c - sleeping and waiting for fds without blocking the loop.
  *
  * Each actor owns one ev_timer and one ev_io, started only while it waits:
  * an actor killed mid-wait has them stopped by its exit, so it leaves no
  * watcher behind.
  */
-#include "actors/rt.h"
+#include "actors/core/core.h"
 
 #include <fcntl.h>
 

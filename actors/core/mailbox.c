@@ -1,5 +1,5 @@
 /*
- * actors/mailbox.c - send, receive, selective receive, call and reply.
+ * actors/core/mailbox.c - send, receive, selective receive, reply.
  *
  * A local send moves the message (no copy: the sender gave it up) onto the
  * receiver's mailbox list and, if the receiver waits for it, hands it over
@@ -9,13 +9,13 @@
  * sender has at most one message waiting, so per-sender order holds. Exit
  * and down messages and call replies use ax__deliver, which never waits.
  */
-#include "actors/rt.h"
+#include "actors/core/core.h"
 
 #include "base/alloc.h"
 #include "base/error.h"
-#include "actors/node.h"
 
 static ax_rt *const rt = &ax__rt;
+static const ax_core_hooks *const hooks = &ax__core_hooks;
 
 bool
 ax__wants(const ax_actor *a, const ax_msg *m)
@@ -29,14 +29,8 @@ ax__wants(const ax_actor *a, const ax_msg *m)
         return m->kind != MSG_REPLY && ax__msg_has_tag(m, w->tag, w->taglen);
     case WANT_PRED:
         return m->kind != MSG_REPLY && w->pred(m, w->ud);
-    case WANT_REPLY:
+    default: /* WANT_REPLY */
         return m->kind == MSG_REPLY && m->ref == w->ref;
-    default: { /* WANT_DOWN */
-        uint64_t ref;
-
-        return m->kind == MSG_PLAIN && ax__msg_has_tag(m, "DOWN", 4) &&
-               ax_down_msg_parse(m, &ref, NULL, NULL) == 0 && ref == w->ref;
-    }
     }
 }
 
@@ -130,7 +124,9 @@ take(ax_actor *a)
             a->mb_bytes -= m->len;
             a->st.received++;
             ax__admit_senders(a);
-            ax__mailbox_drained(a);
+            if (a->held_peers != NULL && hooks->mailbox_drained != NULL) {
+                hooks->mailbox_drained(a);
+            }
             return m;
         }
         pp = &m->next;
@@ -160,8 +156,15 @@ wait_for_room(ax_actor *a, ax_actor *b, ax_msg *m)
     ax__park_sender(a, &b->senders, &b->senders_tail);
 }
 
-static int
-send_to(ax_pid to, ax_msg *m, bool checked)
+/* Whether to, not found here, lives in another process. */
+static bool
+elsewhere(ax_pid to)
+{
+    return hooks->elsewhere != NULL && hooks->elsewhere(to);
+}
+
+int
+ax__send(ax_pid to, ax_msg *m, bool checked)
 {
     ax_actor *self = rt->current;
     ax_actor *b;
@@ -171,12 +174,12 @@ send_to(ax_pid to, ax_msg *m, bool checked)
         return ax__fail(AX_EINVAL, "ax_send: message is NULL");
     }
     b = ax__lookup(to);
-    if (b == NULL && !ax_pid_is_none(to) && !ax__is_local(to)) {
+    if (b == NULL && !ax_pid_is_none(to) && elsewhere(to)) {
         m->from = self ? ax__pid_of(self) : AX_PID_NONE;
         if (self != NULL) {
             self->st.sent++;
         }
-        return ax__send_remote(to, m, checked);
+        return hooks->send_elsewhere(to, m, checked);
     }
     if (b == NULL || b->dying) {
         if (checked) {
@@ -201,7 +204,7 @@ send_to(ax_pid to, ax_msg *m, bool checked)
         }
         m = self->send_msg; /* handed back: b moved away (promotion) */
         self->send_msg = NULL;
-        return send_to(to, m, checked);
+        return ax__send(to, m, checked);
     }
     ax__deliver(b, m);
     return 0;
@@ -210,13 +213,13 @@ send_to(ax_pid to, ax_msg *m, bool checked)
 int
 ax_send(ax_pid to, ax_msg *m)
 {
-    return send_to(to, m, false);
+    return ax__send(to, m, false);
 }
 
 int
 ax_send_checked(ax_pid to, ax_msg *m)
 {
-    return send_to(to, m, true);
+    return ax__send(to, m, true);
 }
 
 int
@@ -288,7 +291,7 @@ ax_recv_if(bool (*match)(const ax_msg *m, void *ud), void *ud, ax_msg **out,
     return recv_want(a, out, timeout_ms);
 }
 
-/* The reply to call ref (the registry's requests). */
+/* The reply to call ref (ax_call, the registry's requests). */
 int
 ax__recv_reply(ax_actor *a, uint64_t ref, ax_msg **out, int timeout_ms)
 {
@@ -296,40 +299,12 @@ ax__recv_reply(ax_actor *a, uint64_t ref, ax_msg **out, int timeout_ms)
     return recv_want(a, out, timeout_ms);
 }
 
-/* ax_wait's receive of the DOWN of monitor ref. */
 int
-ax__recv_down(ax_actor *a, uint64_t ref, ax_msg **out, int timeout_ms)
+ax__recv_pred(ax_actor *a, bool (*pred)(const ax_msg *m, void *ud), void *ud,
+              ax_msg **out, int timeout_ms)
 {
-    a->want = (want){WANT_DOWN, NULL, 0, NULL, NULL, ref};
+    a->want = (want){WANT_PRED, NULL, 0, pred, ud, 0};
     return recv_want(a, out, timeout_ms);
-}
-
-int
-ax_call(ax_pid to, ax_msg *req, ax_msg **reply, int timeout_ms)
-{
-    ax_actor *a = ax__self_actor("ax_call");
-    uint64_t ref = ax__new_ref();
-    int rc;
-
-    AX_REQUIRE(req != NULL && reply != NULL, "ax_call: NULL argument");
-    rc = ax__call_monitor(a, to, ref); /* the callee's death ends the wait */
-    if (rc < 0) {
-        ax_msg_free(req); /* ax_call always takes req */
-        return rc;
-    }
-    req->kind = MSG_CALL;
-    req->ref = ref;
-    a->call_ref = ref;
-    a->callee_died = false;
-    send_to(to, req, false);
-    a->want = (want){WANT_REPLY, NULL, 0, NULL, NULL, ref};
-    rc = a->callee_died ? AX_ESRCH : recv_want(a, reply, timeout_ms);
-    if (rc == AX_ETIMEDOUT && a->callee_died) {
-        rc = ax__fail(AX_ESRCH, "ax_call: the callee died");
-    }
-    a->call_ref = 0;
-    ax__call_unmonitor(a, to, ref);
-    return rc;
 }
 
 int
@@ -346,8 +321,8 @@ ax_reply(const ax_msg *req, ax_msg *reply)
     reply->ref = req->ref;
     reply->from = ax_self();
     b = ax__lookup(req->from);
-    if (b == NULL && !ax__is_local(req->from)) {
-        return ax__send_remote(req->from, reply, false);
+    if (b == NULL && elsewhere(req->from)) {
+        return hooks->send_elsewhere(req->from, reply, false);
     }
     if (b == NULL || b->dying) {
         rt->st.dead_letters++;
@@ -383,8 +358,6 @@ ax__mailbox_release(ax_actor *a)
     a->mb_bytes = 0;
     ax_msg_free(a->taken);
     a->taken = NULL;
-    ax__peer_forget_sender(a);
-    ax__release_held_peers(a);
     while ((s = a->senders) != NULL) {
         a->senders = s->send_next;
         s->send_next = NULL;
@@ -409,4 +382,29 @@ ax__mailbox_release(ax_actor *a)
         a->send_msg = NULL;
         a->send_target = NULL;
     }
+}
+
+bool
+ax__mailbox_drop(ax_actor *a, bool (*pred)(const ax_msg *m, void *ud), void *ud)
+{
+    ax_msg *prev = NULL;
+
+    for (ax_msg *m = a->mb_head; m != NULL; prev = m, m = m->next) {
+        if (pred(m, ud)) {
+            if (prev != NULL) {
+                prev->next = m->next;
+            } else {
+                a->mb_head = m->next;
+            }
+            if (a->mb_tail == m) {
+                a->mb_tail = prev;
+            }
+            a->mb_count--;
+            a->mb_bytes -= m->len;
+            ax_msg_free(m);
+            ax__admit_senders(a);
+            return true;
+        }
+    }
+    return false;
 }

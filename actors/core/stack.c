@@ -21,7 +21,7 @@
  * Slabs are unmapped only by ax__stack_forget_all. Not thread-safe: one
  * runtime per process runs on one thread, and only it calls these.
  */
-#include "actors/stack.h"
+#include "actors/core/stack.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * actors/names.c - the name registry: a name maps to one live actor, in
+ * actors/names/names.c - the name registry: a name maps to one live actor, in
  * any process, and dies with it.
  *
  * The registry lives in the root process. Other processes ask it with a
@@ -10,11 +10,11 @@
  * a monitor of its own (watcher address {root, 0}); the DOWN, or the
  * actor's process going down, removes the name.
  */
-#include "actors/node.h"
+#include "actors/names/names.h"
 
 #include "base/alloc.h"
+#include "base/endian.h"
 #include "base/error.h"
-#include "serialize/mp.h"
 
 #define NAME_MAX_LEN 63
 
@@ -197,14 +197,14 @@ remove_matching(uint64_t node, const ax_pid *pid)
     }
 }
 
-void
-ax__names_gone(ax_pid pid)
+static void
+names_gone(ax_pid pid)
 {
     remove_matching(0, &pid);
 }
 
-void
-ax__names_node_down(uint64_t node, const ax_pid *pid)
+static void
+names_node_down(uint64_t node, const ax_pid *pid)
 {
     remove_matching(node, pid);
 }
@@ -223,8 +223,9 @@ ax__names_moved(ax_actor *a)
     }
 }
 
-void
-ax__names_release(ax_actor *a)
+/* a ends: its name goes (core's ending hook). */
+static void
+names_release(ax_actor *a)
 {
     if (a->name != NULL) {
         remove_ent(find(a->name), false);
@@ -236,7 +237,7 @@ ax__names_release(ax_actor *a)
 static bool
 remote_registry(void)
 {
-    return ax__nodes.parent != NULL;
+    return ax__net.parent != NULL;
 }
 
 /* op ("reg", "unreg", "where") name pid at the root; *out: the answer's
@@ -277,8 +278,8 @@ registry_call(const char *op, const char *name, ax_pid pid, ax_pid *out)
 }
 
 /* The root's side: a request frame from another process. */
-void
-ax__registry_frame(const ax_frame *f)
+static void
+registry_frame(const ax_frame *f)
 {
     ax_msg *req, *reply = NULL;
     const char *op, *name;
@@ -306,7 +307,7 @@ ax__registry_frame(const ax_frame *f)
     ax_msg_free(req);
     if (ax_msg_pack(&reply, "[d p]", rc, found) == 0) {
         reply->kind = MSG_REPLY;
-        reply->ref = mp_load64(f->body);
+        reply->ref = ax__load64(f->body);
         reply->from = (ax_pid){0, 0};
         ax__send_remote(f->hdr.src, reply, false);
     }
@@ -416,4 +417,13 @@ ax__names_forget(void)
     ax__free(buckets);
     buckets = NULL;
     nbuckets = nnames = 0;
+}
+
+void
+ax__names_init(void)
+{
+    ax__core_on_end(ax__core_hooks.ending, names_release);
+    ax__route_hooks.registry_frame = registry_frame;
+    ax__route_hooks.registry_down = names_gone;
+    ax__route_hooks.node_down = names_node_down;
 }

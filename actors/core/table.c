@@ -1,5 +1,5 @@
 /*
- * actors/actor.c - the actor table, spawn, exit, kill.
+ * actors/core/table.c - the actor table, addresses, creation, exit, kill.
  *
  * Exits are processed as a worklist (rt.dying), never by recursion: an exit
  * can kill linked actors, whose exits kill theirs, and a chain of 100,000
@@ -7,13 +7,12 @@
  * among the dead, it leaves last, by a final switch to the scheduler, which
  * releases its stack.
  */
-#include "actors/rt.h"
+#include "actors/core/core.h"
 
 #include <string.h>
 
 #include "base/alloc.h"
 #include "base/error.h"
-#include "actors/node.h"
 
 /* Dead slots kept before reuse: their exit reasons stay readable. */
 #define REMEMBER_DEAD 1024
@@ -21,6 +20,7 @@
 #define SPARE_MAX 4096
 
 static ax_rt *const rt = &ax__rt;
+static const ax_core_hooks *const hooks = &ax__core_hooks;
 
 /*
  * Actors promoted into this process keep the address they were born with
@@ -65,19 +65,7 @@ alias_remove(const ax_actor *a)
     return false;
 }
 
-void
-ax__alias_each(void (*fn)(ax_actor *, uint64_t, const ax_pid *,
-                          const ax_exit_info *),
-               uint64_t node, const ax_pid *one, const ax_exit_info *i)
-{
-    for (size_t k = 0; k < naliases; k++) {
-        if (!aliases[k].actor->dying) {
-            fn(aliases[k].actor, node, one, i);
-        }
-    }
-}
-
-void
+static void
 ax__aliases_forget(void)
 {
     ax__free(aliases);
@@ -180,7 +168,7 @@ ax__remembered_exit(ax_pid pid, ax_exit_info *out)
     const slot *s;
 
     if (pid.node != rt->node) {
-        return ax__remote_gone(pid, out);
+        return hooks->gone_elsewhere != NULL && hooks->gone_elsewhere(pid, out);
     }
     if ((uint32_t)pid.id == 0 || idx >= rt->nslots) {
         return false;
@@ -259,8 +247,9 @@ actor_entry(void *p)
 }
 
 /* Create the actor; it is not runnable yet. */
-static int
-actor_create(ax_actor_fn fn, void *arg, const ax_spawn_opts *o, ax_actor **out)
+int
+ax__actor_create(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
+                 ax_actor **out)
 {
     ax_actor *a = actor_new();
     uint32_t idx = 0;
@@ -287,63 +276,9 @@ actor_create(ax_actor_fn fn, void *arg, const ax_spawn_opts *o, ax_actor **out)
     ev_io_init(&a->io, on_io, 0, EV_READ);
     a->timer.data = a->io.data = a;
     ax__ctx_make(&a->ctx, a->stack.base, a->stack.size, actor_entry, a);
-    *out = a;
-    return 0;
-}
-
-/*
- * A process actor with a name: the name is registered once its address is
- * known; if it is taken, the new process is killed as it starts.
- */
-static int
-spawn_named_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
-                    ax_pid *out)
-{
-    ax_pid pid;
-    int rc = ax__spawn_process(fn, arg, o, &pid);
-
-    if (rc == 0 && o->name != NULL && (rc = ax_register(o->name, pid)) < 0) {
-        ax_kill(pid, rc);
-        return rc;
-    }
-    if (rc == 0 && out != NULL) {
-        *out = pid;
-    }
-    return rc;
-}
-
-int
-ax_spawn(ax_actor_fn fn, void *arg, const ax_spawn_opts *opts, ax_pid *out)
-{
-    static const ax_spawn_opts defaults;
-    const ax_spawn_opts *o = opts ? opts : &defaults;
-    ax_actor *a;
-    int rc;
-
-    AX_REQUIRE(ax__rt_up, "ax_spawn before ax_init");
-    AX_REQUIRE(fn != NULL, "ax_spawn: fn is NULL");
-    if ((o->link || o->monitor) && rt->current == NULL) {
-        return ax__fail(AX_EINVAL, "ax_spawn: link/monitor need a spawner "
-                                   "actor");
-    }
-    if (ax__placement(o) == AX_PLACE_PROCESS) {
-        return spawn_named_process(fn, arg, o, out);
-    }
-    rc = actor_create(fn, arg, o, &a);
-    if (rc < 0) {
-        return rc;
-    }
     rt->st.actors++;
     rt->st.spawned++;
-    rc = ax__spawn_extras(a, o);
-    if (rc < 0) {
-        ax__exit_actor(a, (ax_exit_info){AX_EXIT_KILLED, rc, 0, false});
-        return rc;
-    }
-    ax__make_runnable_child(a);
-    if (out != NULL) {
-        *out = ax__pid_of(a);
-    }
+    *out = a;
     return 0;
 }
 
@@ -370,6 +305,17 @@ run_on_exit(ax_actor *a)
     rt->current = cur;
 }
 
+/* The layers above, from the top down (the last registered first). */
+static void
+call_hooks(void (*const *list)(ax_actor *), ax_actor *a)
+{
+    for (int i = AX_END_HOOKS - 1; i >= 0; i--) {
+        if (list[i] != NULL) {
+            list[i](a);
+        }
+    }
+}
+
 /* Everything an ending actor gives back, in an order that never lets a
  * message reach a half-dead actor: first it disappears from the table. */
 static void
@@ -384,11 +330,10 @@ finish(ax_actor *a)
         slot_release((uint32_t)a->id - 1, &a->exit);
     }
     rt->st.actors--;
-    ax__node_actor_ended(a);
-    ax__names_release(a);
+    call_hooks(hooks->ending, a);
     run_on_exit(a);
     ax__mailbox_release(a);
-    ax__links_release(a);
+    call_hooks(hooks->ended, a);
     a->state = A_DEAD;
     if (a != rt->current) {
         ax__reap(a);
@@ -449,15 +394,12 @@ ax_kill(ax_pid pid, int code)
 
     AX_REQUIRE(ax__rt_up, "ax_kill before ax_init");
     a = ax__lookup(pid);
-    if (a == NULL && ax__route(pid) != NULL &&
-        !ax__remembered_exit(pid, &(ax_exit_info){0})) {
-        ax_msg *m = NULL;
+    if (a == NULL && hooks->kill_elsewhere != NULL) {
+        int rc = hooks->kill_elsewhere(pid, code);
 
-        if (ax_msg_pack(&m, "[d]", code) < 0) {
-            return AX_ENOMEM;
+        if (rc != AX_ESRCH) {
+            return rc; /* its process kills it, if it still lives */
         }
-        ax__send_control(K_KILL, pid, ax_self(), m);
-        return 0; /* its process kills it, if it still lives */
     }
     if (a == NULL || a->dying) {
         return ax__fail(AX_ESRCH, "ax_kill: no such actor");
@@ -531,7 +473,7 @@ ax__table_fini(void)
 
 /* Free an inherited actor in a forked child: no callback, no frame. */
 static void
-actor_forget(ax_actor *a)
+actor_forget(ax_actor *a, void (*each_fn)(ax_actor *a))
 {
     ax_msg *m;
 
@@ -541,20 +483,14 @@ actor_forget(ax_actor *a)
     }
     ax_msg_free(a->taken);
     ax_msg_free(a->send_msg);
-    ax__list_free(a->links);
-    ax__list_free(a->monitors);
-    ax__list_free(a->watchers);
+    if (each_fn != NULL) {
+        each_fn(a); /* what the layers above kept on it */
+    }
     while (a->on_exit != NULL) {
         exit_fn *e = a->on_exit;
 
         a->on_exit = e->next;
         ax__free(e); /* never run: the actor lives on in the parent */
-    }
-    while (a->held_peers != NULL) {
-        held_peer *h = a->held_peers;
-
-        a->held_peers = h->next;
-        ax__free(h);
     }
     ax__free(a);
 }
@@ -564,20 +500,44 @@ actor_forget(ax_actor *a)
  * run again; its stack goes with the slabs), and the table is freed.
  */
 void
-ax__table_forget(ax_actor *keep)
+ax__table_forget(ax_actor *keep, void (*each_fn)(ax_actor *a))
 {
     for (uint32_t i = 0; i < rt->nslots; i++) {
         ax_actor *a = rt->slots[i].actor;
 
         if (a != NULL && a != keep) {
-            actor_forget(a);
+            actor_forget(a, each_fn);
         }
     }
     for (size_t k = 0; k < naliases; k++) {
         if (aliases[k].actor != keep) {
-            actor_forget(aliases[k].actor);
+            actor_forget(aliases[k].actor, each_fn);
         }
     }
     ax__aliases_forget();
     free_table();
+}
+
+void
+ax__actors_each(void (*fn)(ax_actor *a, void *ud), void *ud)
+{
+    bool held = rt->processing_exits;
+
+    rt->processing_exits = true; /* the exits fn causes wait for the scan */
+    for (uint32_t s = 0; s < rt->nslots; s++) {
+        ax_actor *a = rt->slots[s].actor;
+
+        if (a != NULL && !a->dying) {
+            fn(a, ud);
+        }
+    }
+    for (size_t k = 0; k < naliases; k++) {
+        if (!aliases[k].actor->dying) {
+            fn(aliases[k].actor, ud);
+        }
+    }
+    rt->processing_exits = held;
+    if (!held) {
+        ax__exits_run();
+    }
 }

@@ -1,5 +1,7 @@
 /*
- * actors/runtime.c - the runtime: init, run, the scheduler, park and wake.
+ * actors/core/runtime.c - the scheduler: the run queue, park and wake, the
+ * core's start and end, ax_run and ax_stop (ax_init and ax_fini, which
+ * start and end every layer, are in actors/process/runtime.c).
  *
  * The scheduler is an ev_prepare watcher at top priority: just before the
  * loop would block, it runs every runnable actor (up to a budget), then the
@@ -8,7 +10,7 @@
  * another prepare watcher, say) starts the `kick` idle watcher, whose only
  * effect is that the poll does not block; the scheduler stops it.
  */
-#include "actors/rt.h"
+#include "actors/core/core.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -18,14 +20,30 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
-#include "actors/node.h"
 
 #define DEFAULT_BUDGET 1024
 
 ax_rt ax__rt;
 bool ax__rt_up;
+ax_core_hooks ax__core_hooks;
 
 static ax_rt *const rt = &ax__rt;
+static const ax_core_hooks *const hooks = &ax__core_hooks;
+
+void
+ax__core_on_end(void (**list)(ax_actor *), void (*fn)(ax_actor *))
+{
+    for (int i = 0; i < AX_END_HOOKS; i++) {
+        if (list[i] == fn) {
+            return;
+        }
+        if (list[i] == NULL) {
+            list[i] = fn;
+            return;
+        }
+    }
+    AX_MISUSE("ax__core_on_end: more than %d hooks", AX_END_HOOKS);
+}
 
 ax_actor *
 ax__self_actor(const char *fn)
@@ -194,8 +212,21 @@ run_actor(ax_actor *a)
     if (a->state == A_DEAD) {
         ax__reap(a);
     }
-    if (ax__nodes.forks != NULL) {
-        ax__do_forks(); /* asked for by the actor; on the loop's stack */
+    if (rt->sched_work != NULL) { /* asked for by the actor (a fork) */
+        void (*fn)(void) = rt->sched_work;
+
+        rt->sched_work = NULL;
+        fn();
+    }
+}
+
+void
+ax__sched_defer(void (*fn)(void))
+{
+    if (rt->current == NULL) {
+        fn(); /* outside any actor: this is the loop's stack */
+    } else {
+        rt->sched_work = fn;
     }
 }
 
@@ -203,7 +234,7 @@ run_actor(ax_actor *a)
 static bool
 run_done(void)
 {
-    return rt->st.actors == 0 && !ax__nodes_busy();
+    return rt->st.actors == 0 && !(hooks->busy != NULL && hooks->busy());
 }
 
 static void
@@ -217,7 +248,9 @@ on_sched(struct ev_loop *loop, ev_prepare *w, int revents)
     while (budget-- > 0 && (a = rq_pop()) != NULL) {
         run_actor(a);
     }
-    ax__peers_flush();
+    if (hooks->turn_end != NULL) {
+        hooks->turn_end();
+    }
     if (rq_empty()) {
         ev_idle_stop(loop, &rt->kick);
     } else {
@@ -255,18 +288,15 @@ ax__new_node_id(void)
 /*
  * Start an empty runtime on the default loop with node id `node`: at
  * ax_init, and in a forked child (with a fresh loop and a chosen node).
- * The options (budget, timeouts) are kept from before.
+ * The budget is kept from before.
  */
 int
 ax__rt_start(uint64_t node)
 {
-    int budget = rt->budget;
-    double stop[2] = {rt->stop_timeout[0], rt->stop_timeout[1]};
+    int budget = rt->budget ? rt->budget : DEFAULT_BUDGET;
 
     memset(rt, 0, sizeof(*rt));
     rt->budget = budget;
-    rt->stop_timeout[0] = stop[0];
-    rt->stop_timeout[1] = stop[1];
     rt->loop = ev_default_loop(0);
     if (rt->loop == NULL) {
         return ax__fail(AX_ENOMEM, "no libev default loop");
@@ -283,33 +313,6 @@ ax__rt_start(uint64_t node)
     ax__big_cache(true);
     ax__rt_up = true;
     return 0;
-}
-
-static double
-ms_or(int ms, double dflt)
-{
-    return ms > 0 ? (double)ms / 1000.0 : dflt;
-}
-
-int
-ax_init(const ax_runtime_opts *opts)
-{
-    static const ax_runtime_opts none;
-    const ax_runtime_opts *o = opts ? opts : &none;
-
-    if (ax__rt_up) {
-        return ax__fail(AX_EALREADY, "ax_init: the runtime is running");
-    }
-    if (o->run_budget < 0 || o->stop_timeout_ms < 0 || o->term_timeout_ms < 0) {
-        return ax__fail(AX_EINVAL, "ax_init: negative option");
-    }
-    rt->budget = o->run_budget ? o->run_budget : DEFAULT_BUDGET;
-    rt->stop_timeout[0] = ms_or(o->stop_timeout_ms, 2.0);
-    rt->stop_timeout[1] = ms_or(o->term_timeout_ms, 2.0);
-    memset(&ax__nodes, 0, sizeof(ax__nodes));
-    ax__nodes.remote_limit = o->remote_limit;
-    ax__place_parse();
-    return ax__rt_start(ax__new_node_id());
 }
 
 int
@@ -342,17 +345,10 @@ ax_stop(void)
     }
 }
 
+/* The end of the core: its watchers stopped, every stack released. */
 void
-ax_fini(void)
+ax__rt_stop(void)
 {
-    if (!ax__rt_up) {
-        return;
-    }
-    AX_REQUIRE(rt->current == NULL, "ax_fini called from inside an actor");
-    ax__table_fini();
-    ax__children_shutdown();
-    ax__peers_fini();
-    ax__names_fini();
     ev_idle_stop(rt->loop, &rt->kick);
     ev_ref(rt->loop);
     ev_prepare_stop(rt->loop, &rt->sched);
@@ -376,10 +372,10 @@ ax__new_ref(void)
 
 /* In a forked child: forget everything inherited but keep (promotion). */
 void
-ax__rt_forget(ax_actor *keep, const ax_stack *keep_stack)
+ax__rt_forget(ax_actor *keep, const ax_stack *keep_stack,
+              void (*each_fn)(ax_actor *a))
 {
-    ax__table_forget(keep);
-    ax__names_forget();
+    ax__table_forget(keep, each_fn);
     ax__stack_forget_all(keep_stack);
     if (keep != NULL) {
         keep->name = NULL; /* names stay with the registry, not the actor */

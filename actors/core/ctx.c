@@ -21,7 +21,7 @@
  * first finish on a new context tells the context it came from its stack
  * bounds, which is how the main context learns its own.
  */
-#include "actors/ctx.h"
+#include "actors/core/ctx.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /*
- * actors/promote.c - live promotion: a running coroutine actor moves into
- * a new child process and keeps its address.
+ * actors/process/promote.c - live promotion: a running coroutine actor moves
+ * into a new child process and keeps its address.
  *
  * The actor parks; the scheduler forks (from its own context, as for any
  * process spawn). The child keeps that one actor out of everything it
@@ -13,7 +13,7 @@
  * holds. Other actors stay in the parent; fds, threads and memory the
  * actor allocated are copies in the child, as after any fork.
  */
-#include "actors/node.h"
+#include "actors/process/process.h"
 
 #include "base/alloc.h"
 #include "base/error.h"
@@ -30,7 +30,7 @@ ax_promote(void)
         return rc;
     }
     /* Resumed in the child; in the parent only if the fork failed. */
-    ax__park(a, W_PROMOTE, AX_FOREVER);
+    ax__park(a, W_PARKED, AX_FOREVER);
     rc = a->promote_err;
     a->promote_err = 0;
     return rc;
@@ -49,9 +49,7 @@ ax__promoted_away(ax_actor *a, ax_peer *p)
     }
     ax__return_senders(a);     /* they send again, to the child */
     ax__release_held_peers(a); /* its mailbox is not here to fill */
-    ax__list_free(a->links);   /* its halves moved; the others name it */
-    ax__list_free(a->monitors);
-    ax__list_free(a->watchers);
+    ax__links_forget(a);       /* its halves moved; the others name it */
     while (a->on_exit != NULL) {
         exit_fn *e = a->on_exit;
 
@@ -81,7 +79,7 @@ ax__adopt_promoted(ax_actor *a)
     a->senders = a->senders_tail = NULL;
     a->send_peer = NULL;
     rt->st.actors++;
-    ax__nodes.first = a;
-    ax__wake(a); /* out of W_PROMOTE: ax_promote returns 0 here */
+    ax__proc.first = a;
+    ax__wake(a); /* out of W_PARKED: ax_promote returns 0 here */
     return 0;
 }

@@ -1,0 +1,109 @@
+/*
+ * actors/process/process.h - the process layer: the spawner and the
+ * child's clean start, reaping, promotion, placement, the shutdown of
+ * children, and ax_init / ax_fini / ax_spawn, which put every layer
+ * together (internal).
+ *
+ * The top layer of actors/ (docs/internals.md): it may use every layer
+ * below; none of them uses it but through the hooks it registers.
+ */
+#ifndef AXON_ACTORS_PROCESS_PROCESS_H
+#define AXON_ACTORS_PROCESS_PROCESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <ev.h>
+
+#include "actors/names/names.h"
+
+/* A pending fork: the child's channel exists, the process not yet. */
+typedef struct fork_req fork_req;
+
+struct fork_req {
+    fork_req *next;
+    ax_actor_fn fn;
+    void *arg;
+    size_t stack_size;
+    size_t mailbox_capacity;
+    ax_pid pid;     /* the first actor's address, known before the fork */
+    ax_pid spawner; /* who links to / monitors it, if asked */
+    bool link;
+    bool monitor;
+    uint64_t mref;
+    ax_peer *peer;      /* the parent's channel to the child */
+    int child_fds[2];   /* the child's ends */
+    ax_actor *promote;  /* ax_promote: the actor that moves */
+    ax_stack arg_stack; /* the spawning actor's stack: arg may point in */
+    bool has_arg_stack;
+};
+
+/* What this process knows of a child it forked (peer->child). */
+typedef struct ax_child {
+    ax_peer *peer;   /* its channel and routes */
+    pid_t os_pid;    /* its OS pid (0 until forked, -1: the fork failed) */
+    ev_child cw;     /* its reaping watcher */
+    ev_timer linger; /* reaped without EOF: stop waiting for it */
+    bool reaped;     /* its exit status is in */
+    int status;      /* its wait status */
+    bool has_bye;    /* it said how its first actor ended */
+    ax_exit_info bye;
+} ax_child;
+
+/* Process-wide state of the process layer. */
+typedef struct ax_proc {
+    bool is_child;      /* this process was forked by axon */
+    ax_actor *first;    /* this process's first actor, while it lives */
+    ax_stack arg_stack; /* the spawner's stack, kept for the first
+                           actor's arg until it ends */
+    bool has_arg_stack;
+    ax_exit_info first_exit; /* how this process's first actor ended */
+    bool first_done;
+    size_t children; /* child processes not yet gone */
+    fork_req *forks; /* forks to do from the scheduler's context */
+    fork_req **forks_tail;
+    double stop_timeout[2]; /* ax_fini: before SIGTERM, before SIGKILL */
+} ax_proc;
+
+extern ax_proc ax__proc;
+
+/* Register the layer's hooks with core and route (ax_init). */
+void ax__process_init(void);
+
+/* Where an actor spawned with o runs: AXON_PLACE, else o (place.c). */
+ax_placement ax__placement(const ax_spawn_opts *o);
+void ax__place_parse(void);
+
+/* Spawn fn(arg) as the first actor of a new process (spawner.c). */
+int ax__spawn_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
+                      ax_pid *out);
+
+/* Queue the fork that moves the running actor a to a new process. */
+int ax__fork_promotion(ax_actor *a);
+
+/* A child record for peer p (the fork is still to come) / dropped. */
+ax_child *ax__child_new(ax_peer *p);
+void ax__child_abort(ax_child *c);
+
+/* A forked child started: reap it with an ev_child watcher (reap.c). */
+void ax__child_started(ax_child *c, pid_t os_pid);
+
+/* The child's side of a fork: never returns (child.c). */
+_Noreturn void ax__child_main(fork_req *r);
+
+/* Promotion: the actor moved out of this process behind p / arrived. */
+void ax__promoted_away(ax_actor *a, ax_peer *p);
+int ax__adopt_promoted(ax_actor *a);
+
+/* End every actor of this process and ask the children to (K_STOP). */
+void ax__process_stop(void);
+
+/* ax_fini's shutdown of child processes: stop, TERM, KILL, reap. */
+void ax__children_shutdown(void);
+
+/* The child records: freed at ax_fini (watchers stopped) / in a forked
+ * child (the loop they were on is gone). */
+void ax__children_fini(void);
+void ax__children_forget(void);
+
+#endif /* AXON_ACTORS_PROCESS_PROCESS_H */

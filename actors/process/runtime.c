@@ -1,0 +1,127 @@
+/*
+ * actors/process/runtime.c - what puts the layers together: ax_init starts
+ * each layer from the bottom up (each registers its hooks with those below
+ * it), ax_fini ends them from the top down, and ax_spawn places an actor:
+ * a coroutine (core), its name (names), its link and monitor (signals), or
+ * a process of its own (spawner.c).
+ */
+#include "actors/process/process.h"
+
+#include <string.h>
+
+#include "base/error.h"
+
+static ax_rt *const rt = &ax__rt;
+
+static double
+ms_or(int ms, double dflt)
+{
+    return ms > 0 ? (double)ms / 1000.0 : dflt;
+}
+
+int
+ax_init(const ax_runtime_opts *opts)
+{
+    static const ax_runtime_opts none;
+    const ax_runtime_opts *o = opts ? opts : &none;
+
+    if (ax__rt_up) {
+        return ax__fail(AX_EALREADY, "ax_init: the runtime is running");
+    }
+    if (o->run_budget < 0 || o->stop_timeout_ms < 0 || o->term_timeout_ms < 0) {
+        return ax__fail(AX_EINVAL, "ax_init: negative option");
+    }
+    ax__rt.budget = o->run_budget; /* 0: the default */
+    memset(&ax__proc, 0, sizeof(ax__proc));
+    memset(&ax__net, 0, sizeof(ax__net));
+    ax__proc.stop_timeout[0] = ms_or(o->stop_timeout_ms, 2.0);
+    ax__proc.stop_timeout[1] = ms_or(o->term_timeout_ms, 2.0);
+    /* Each layer hooks into those below it, from the bottom up. */
+    ax__signals_init();
+    ax__route_init((size_t)o->remote_limit);
+    ax__names_init();
+    ax__process_init();
+    ax__place_parse();
+    return ax__rt_start(ax__new_node_id());
+}
+
+void
+ax_fini(void)
+{
+    if (!ax__rt_up) {
+        return;
+    }
+    AX_REQUIRE(rt->current == NULL, "ax_fini called from inside an actor");
+    ax__table_fini();
+    ax__children_shutdown();
+    ax__children_fini();
+    ax__peers_fini();
+    ax__names_fini();
+    ax__rt_stop();
+}
+
+/*
+ * A process actor with a name: the name is registered once its address is
+ * known; if it is taken, the new process is killed as it starts.
+ */
+static int
+spawn_named_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
+                    ax_pid *out)
+{
+    ax_pid pid;
+    int rc = ax__spawn_process(fn, arg, o, &pid);
+
+    if (rc == 0 && o->name != NULL && (rc = ax_register(o->name, pid)) < 0) {
+        ax_kill(pid, rc);
+        return rc;
+    }
+    if (rc == 0 && out != NULL) {
+        *out = pid;
+    }
+    return rc;
+}
+
+/* Register, link and monitor as the spawn options ask. */
+static int
+spawn_extras(ax_actor *a, const ax_spawn_opts *o)
+{
+    int rc = 0;
+
+    if (o->name != NULL) {
+        rc = ax__names_add(o->name, a);
+    }
+    return rc == 0 ? ax__spawn_links(rt->current, a, o) : rc;
+}
+
+int
+ax_spawn(ax_actor_fn fn, void *arg, const ax_spawn_opts *opts, ax_pid *out)
+{
+    static const ax_spawn_opts defaults;
+    const ax_spawn_opts *o = opts ? opts : &defaults;
+    ax_actor *a;
+    int rc;
+
+    AX_REQUIRE(ax__rt_up, "ax_spawn before ax_init");
+    AX_REQUIRE(fn != NULL, "ax_spawn: fn is NULL");
+    if ((o->link || o->monitor) && rt->current == NULL) {
+        return ax__fail(AX_EINVAL, "ax_spawn: link/monitor need a spawner "
+                                   "actor");
+    }
+    if (ax__placement(o) == AX_PLACE_PROCESS) {
+        return spawn_named_process(fn, arg, o, out);
+    }
+    rc = ax__actor_create(fn, arg, o, &a);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = spawn_extras(a, o);
+    if (rc < 0) {
+        ax__exit_actor(a, (ax_exit_info){AX_EXIT_KILLED, rc, 0, false});
+        return rc;
+    }
+    ax__make_runnable_child(a);
+    if (out != NULL) {
+        *out = ax__pid_of(a);
+    }
+    return 0;
+}
