@@ -1,5 +1,5 @@
 /*
- * actors/ctx.c - the context switch: hand-written for x86-64 (System V)
+ * actors/core/ctx.c - the context switch: hand-written for x86-64 (System V)
  * and AArch64, ucontext elsewhere (or when AXON_CTX_UCONTEXT is defined).
  *
  * A suspended context is its stack pointer: the switch pushes the

@@ -1,5 +1,5 @@
 /*
- * actors/ctx.h - coroutine contexts and the context switch (internal).
+ * actors/core/ctx.h - coroutine contexts and the context switch (internal).
  *
  * A context is a saved stack pointer: switching pushes the callee-saved
  * registers and the FPU/SSE control words on the current stack, stores the

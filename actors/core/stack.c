@@ -1,5 +1,5 @@
 /*
- * actors/stack.c - the coroutine stack pool: slabs, lazy guard pages,
+ * actors/core/stack.c - the coroutine stack pool: slabs, lazy guard pages,
  * intrusive LIFO free lists, trimming of cold free stacks.
  *
  * One pool per usable size (rounded to pages). A pool maps slabs of

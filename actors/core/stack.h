@@ -1,5 +1,5 @@
 /*
- * actors/stack.h - coroutine stacks: pooled, in slabs, with guard pages
+ * actors/core/stack.h - coroutine stacks: pooled, in slabs, with guard pages
  * (internal).
  *
  * A million actors must fit in one process, and vm.max_map_count is 65,530:

@@ -80,17 +80,19 @@ def check_includes(src):
     return errors
 
 
-def objects(build):
-    """(layer, object path) for every object file of the library."""
+def objects(src, build):
+    """(layer, object path) for every object file of the library whose
+    source is still in the tree (a build dir may keep stale ones)."""
     out = []
     for top in ("base", "serialize", "transport", "actors"):
         d = os.path.join(build, top, "CMakeFiles", f"axon_{top}.dir")
         for root, _, files in os.walk(d):
             for name in files:
                 if name.endswith(".c.o"):
-                    rel = os.path.relpath(os.path.join(root, name), d)
-                    out.append((layer_of(f"{top}/{rel[:-2]}"),
-                                os.path.join(root, name)))
+                    rel = f"{top}/" + os.path.relpath(
+                        os.path.join(root, name), d)[:-2]
+                    if os.path.exists(os.path.join(src, rel)):
+                        out.append((layer_of(rel), os.path.join(root, name)))
     return out
 
 
@@ -101,8 +103,8 @@ def nm(path, defined):
                               check=True).stdout.split())
 
 
-def check_symbols(build):
-    objs = objects(build)
+def check_symbols(src, build):
+    objs = objects(src, build)
     if not objs:
         return [f"{build}: no object files of the library found"]
     home = {}
@@ -125,7 +127,7 @@ def main():
         sys.exit(__doc__)
     errors = check_includes(sys.argv[1])
     if len(sys.argv) == 3:
-        errors += check_symbols(sys.argv[2])
+        errors += check_symbols(sys.argv[1], sys.argv[2])
     for e in errors:
         print(e)
     layers = "; ".join(f"{k} uses {', '.join(v) or 'nothing'}"

@@ -3,9 +3,9 @@
 
 It speaks axon's wire format on stdin (frames in) and stdout (frames out)
 with nothing but the standard library and the msgpack package (Debian:
-python3-msgpack). tests/transport/python_peer_test.c runs it; the part
+python3-msgpack). tests/transport/python_peer_*_test.c run it; the part
 between the "wire.md example" markers is printed verbatim in docs/wire.md
-and the test checks that the two copies match.
+and python_peer_doc_test.c checks that the two copies match.
 
 Usage: peer.py [MODE]
 
