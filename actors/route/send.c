@@ -257,7 +257,9 @@ static void
 actor_ended(ax_actor *a)
 {
     forget_sender(a);
-    ax__release_held_peers(a);
+    if (a->held_peers != NULL) {
+        ax__release_held_peers(a);
+    }
 }
 
 void
