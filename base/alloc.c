@@ -159,6 +159,18 @@ ax__free(void *p)
     free(p);
 }
 
+/* Roots let go of in forked children: held, never read. */
+static void *forsaken[256];
+static size_t nforsaken;
+
+void
+ax__forsake(void *p)
+{
+    if (p != NULL && nforsaken < sizeof(forsaken) / sizeof(forsaken[0])) {
+        forsaken[nforsaken++] = p;
+    }
+}
+
 void
 ax__free_sized(void *p, size_t size)
 {

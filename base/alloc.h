@@ -33,6 +33,17 @@ void ax__free_sized(void *p, size_t size);
 bool ax__big_cache(bool on);
 
 /*
+ * ax__forsake - in a forked child, let go of memory inherited from the
+ * parent (the root of a table, a list) without freeing it: freeing writes
+ * over every page the blocks sit on, which the child then owns a copy of
+ * (copy-on-write), so an idle process actor would cost as much memory as
+ * its parent. p stays reachable from a static table (up to 256 roots,
+ * through the generations of nested process actors), so a leak checker
+ * run by an exit() in the child does not report what was never lost.
+ */
+void ax__forsake(void *p);
+
+/*
  * ax__alloc_fail_after - make the allocation n calls from now fail (n = 0:
  * the very next one) and every one after it, until reset with n < 0.
  * Returns how many allocations were made since the previous call, so a test

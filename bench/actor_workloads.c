@@ -12,9 +12,11 @@
  */
 #include <axon.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -33,9 +35,8 @@ bench_check(int rc, const char *what)
     }
 }
 
-/* Run fn(arg) as the only top actor until every actor is gone. */
-static double
-run_actor(ax_actor_fn fn, void *arg)
+double
+bench_run_actor(ax_actor_fn fn, void *arg)
 {
     double t0, t;
 
@@ -45,6 +46,9 @@ run_actor(ax_actor_fn fn, void *arg)
     bench_check(ax_run(), "ax_run");
     t = bench_now() - t0;
     ax_fini();
+    if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD) {
+        bench_die("a child process was left unreaped");
+    }
     return t;
 }
 
@@ -94,7 +98,7 @@ inproc_pingpong(void)
 {
     uint64_t n = bench_count(PINGPONG_N);
 
-    run_actor(ping_actor, &n);
+    bench_run_actor(ping_actor, &n);
     return pingpong_time / (double)n * 1e6;
 }
 
@@ -142,7 +146,7 @@ inproc_stream(void)
 {
     uint64_t n = bench_count(STREAM_N);
 
-    run_actor(producer_actor, &n);
+    bench_run_actor(producer_actor, &n);
     return (double)n / stream_time;
 }
 
@@ -175,7 +179,7 @@ spawn_coroutine(void)
 {
     uint64_t n = bench_count(SPAWN_N);
 
-    return run_actor(spawner_actor, &n) / (double)n * 1e6;
+    return bench_run_actor(spawner_actor, &n) / (double)n * 1e6;
 }
 
 /* --- skynet --------------------------------------------------------------- */
@@ -238,7 +242,7 @@ static double
 skynet(void)
 {
     int64_t result = 0;
-    double t = run_actor(skynet_root, &result);
+    double t = bench_run_actor(skynet_root, &result);
 
     if (result != 499999500000) {
         bench_die("skynet: sum %lld, expected 499999500000", (long long)result);
@@ -300,7 +304,7 @@ idle_memory(void)
 {
     uint64_t n = bench_count(IDLE_N);
 
-    run_actor(idle_driver, &n);
+    bench_run_actor(idle_driver, &n);
     return idle_per_actor;
 }
 

@@ -33,6 +33,7 @@ static const bench_workload *const tables[] = {
     bench_chan_workloads,
     bench_actor_workloads,
     bench_proc_workloads,
+    bench_scale_workloads,
 };
 
 double

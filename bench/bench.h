@@ -27,6 +27,7 @@ typedef struct bench_workload {
 extern const bench_workload bench_chan_workloads[];
 extern const bench_workload bench_actor_workloads[];
 extern const bench_workload bench_proc_workloads[];
+extern const bench_workload bench_scale_workloads[];
 
 /* Raw floors shared by the channel and process workloads. */
 double bench_floor_pingpong(void);
@@ -44,6 +45,13 @@ uint64_t bench_count(uint64_t n);
 
 /* bench_now - CLOCK_MONOTONIC in seconds. */
 double bench_now(void);
+
+/*
+ * bench_run_actor - init a runtime, run fn(arg) as its only top actor
+ * until every actor is gone, fini, and check that no child process is
+ * left unreaped; the seconds ax_run took.
+ */
+double bench_run_actor(int (*fn)(void *arg), void *arg);
 
 /* bench_check - bench_die with the error's name and detail if rc < 0. */
 void bench_check(int rc, const char *what);

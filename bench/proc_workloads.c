@@ -41,10 +41,7 @@ static double measured; /* set by the driver actor of a run */
 static double
 run(ax_actor_fn driver, void *arg)
 {
-    bench_check(ax_init(NULL), "ax_init");
-    bench_check(ax_spawn(driver, arg, NULL, NULL), "spawn");
-    bench_check(ax_run(), "ax_run");
-    ax_fini();
+    bench_run_actor(driver, arg);
     return measured;
 }
 

@@ -14,7 +14,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -33,8 +35,87 @@
 
 /* Every channel of this process, for the spawner's fd hygiene. */
 static ax_chan *all_channels;
+static ax_chan *pending; /* those whose flusher is active */
+
+/* The fds of this process's channels, one bit each: a forked child closes
+ * them in a few close_range(2) calls, without a look at each channel. */
+static uint64_t *fd_bits;
+static size_t fd_words;
+static size_t fd_marked; /* bits set */
+
+static int
+fd_mark(int fd)
+{
+    size_t w = (size_t)fd / 64;
+
+    if (w >= fd_words) {
+        size_t n = w + 1 > 2 * fd_words ? w + 1 : 2 * fd_words;
+        uint64_t *b = ax__realloc(fd_bits, n * sizeof(*b));
+
+        if (b == NULL) {
+            return AX_ENOMEM;
+        }
+        memset(b + fd_words, 0, (n - fd_words) * sizeof(*b));
+        fd_bits = b;
+        fd_words = n;
+    }
+    fd_marked += !(fd_bits[w] >> (fd % 64) & 1);
+    fd_bits[w] |= (uint64_t)1 << (fd % 64);
+    return 0;
+}
+
+size_t
+ax__chan_fds(void)
+{
+    return fd_marked;
+}
+
+static void
+fd_unmark(int fd)
+{
+    if (fd >= 0 && (size_t)fd / 64 < fd_words) {
+        fd_marked -= fd_bits[fd / 64] >> (fd % 64) & 1;
+        fd_bits[fd / 64] &= ~((uint64_t)1 << (fd % 64));
+    }
+}
+
+static void
+fd_close(int fd)
+{
+    fd_unmark(fd);
+    close(fd);
+}
+
+/* Close every marked fd, a run of consecutive ones at a time. */
+static void
+close_marked(void)
+{
+    size_t n = fd_words * 64;
+
+    for (size_t fd = 0; fd < n; fd++) {
+        size_t end = fd;
+
+        if (!(fd_bits[fd / 64] >> (fd % 64) & 1)) {
+            if (fd_bits[fd / 64] >> (fd % 64) == 0) {
+                fd = (fd / 64 + 1) * 64 - 1; /* the rest of the word */
+            }
+            continue;
+        }
+        while (end + 1 < n &&
+               (fd_bits[(end + 1) / 64] >> ((end + 1) % 64) & 1)) {
+            end++;
+        }
+        if (syscall(SYS_close_range, (unsigned)fd, (unsigned)end, 0u) != 0) {
+            for (size_t k = fd; k <= end; k++) { /* no close_range */
+                close((int)k);
+            }
+        }
+        fd = end;
+    }
+}
 
 static void flush_now(ax_chan *ch);
+static void kick_stop(ax_chan *ch);
 
 static void
 ignore_sigpipe_once(void)
@@ -60,23 +141,52 @@ destroy(ax_chan *ch)
         ch->next->link = ch->link;
     }
     ax__reader_fini(&ch->rd);
+    ax__chan_ring_free(ch);
     ax__free(ch);
 }
 
-static void
-leave(ax_chan *ch)
+void
+ax__chan_leave(ax_chan *ch)
 {
     if (--ch->busy == 0 && ch->closing) {
         destroy(ch);
     }
 }
 
+void
+ax__chan_flusher_start(ax_chan *ch)
+{
+    if (ev_is_active(&ch->flusher)) {
+        return;
+    }
+    ev_prepare_start(ch->loop, &ch->flusher);
+    ch->pend_next = pending;
+    ch->pend_link = &pending;
+    if (pending != NULL) {
+        pending->pend_link = &ch->pend_next;
+    }
+    pending = ch;
+}
+
+static void
+flusher_stop(ax_chan *ch)
+{
+    ev_prepare_stop(ch->loop, &ch->flusher);
+    if (ch->pend_link != NULL) {
+        *ch->pend_link = ch->pend_next;
+        if (ch->pend_next != NULL) {
+            ch->pend_next->pend_link = ch->pend_link;
+        }
+        ch->pend_link = NULL;
+    }
+}
+
 static void
 stop_writing(ax_chan *ch)
 {
-    ev_prepare_stop(ch->loop, &ch->flusher);
+    flusher_stop(ch);
     ev_io_stop(ch->loop, &ch->wio);
-    ev_idle_stop(ch->loop, &ch->kick);
+    kick_stop(ch);
 }
 
 static void
@@ -86,7 +196,7 @@ close_write_side(ax_chan *ch)
     if (ch->wfd == ch->rfd) {
         shutdown(ch->wfd, SHUT_WR);
     } else if (ch->wfd >= 0) {
-        close(ch->wfd);
+        fd_close(ch->wfd);
     }
     ch->wfd = -1;
 }
@@ -109,12 +219,41 @@ fail_write(ax_chan *ch, int err)
     report(ch, err);
 }
 
+static unsigned kicks; /* channels whose kick is active */
+
+void
+ax__chan_kick(ax_chan *ch)
+{
+    if (!ev_is_active(&ch->kick)) {
+        ev_idle_start(ch->loop, &ch->kick);
+        kicks++;
+    }
+}
+
+static void
+kick_stop(ax_chan *ch)
+{
+    if (ev_is_active(&ch->kick)) {
+        ev_idle_stop(ch->loop, &ch->kick);
+        kicks--;
+    }
+}
+
+void
+ax__chans_stop_kicks(void)
+{
+    for (ax_chan *ch = all_channels; ch != NULL && kicks > 0; ch = ch->next) {
+        kick_stop(ch);
+    }
+}
+
 /* The kick runs once and stops: its only job was to be active. */
 static void
 on_kick(struct ev_loop *loop, ev_idle *w, int revents)
 {
+    (void)loop;
     (void)revents;
-    ev_idle_stop(loop, w);
+    kick_stop(w->data);
 }
 
 /*
@@ -126,10 +265,12 @@ on_kick(struct ev_loop *loop, ev_idle *w, int revents)
 static void
 maybe_drain(ax_chan *ch)
 {
-    if (ch->want_drain && ch->wq.queued <= ch->low) {
+    /* A ring's write queue holds only a frame too large for the ring; its
+     * sender waits until all of it is in (accepted means delivered). */
+    if (ch->want_drain && ch->wq.queued <= (ch->ring != NULL ? 0 : ch->low)) {
         ch->want_drain = false;
         if (ch->cbs.on_drain != NULL && !ch->closing) {
-            ev_idle_start(ch->loop, &ch->kick);
+            ax__chan_kick(ch);
             ch->cbs.on_drain(ch, ch->ud);
         }
     }
@@ -155,25 +296,39 @@ note_full(ax_chan *ch)
 static void
 flush_now(ax_chan *ch)
 {
-    int full = 0;
+    int full = 0, rc;
     long w;
 
-    while (ch->wq.queued > 0 && !full) {
-        w = ax__wq_write(&ch->wq, ch->wfd, &full);
-        if (ch->closing) {
-            return; /* a release callback closed the channel */
+    for (;;) {
+        while (ch->wq.queued > 0 && !full) {
+            w = ch->ring != NULL
+                    ? ax__wq_write_to(&ch->wq, ax__chan_ring_sink, ch, &full)
+                    : ax__wq_write(&ch->wq, ch->wfd, &full);
+            if (ch->closing) {
+                return; /* a release callback closed the channel */
+            }
+            if (w < 0 && !full) {
+                fail_write(ch, (int)w);
+                return;
+            }
+            if (w > 0) {
+                ch->st.bytes_out += (uint64_t)w;
+                ch->st.writes++;
+            }
         }
-        if (w < 0 && !full) {
-            fail_write(ch, (int)w);
+        if (ch->ring == NULL || (rc = ax__chan_ring_flushed(ch, full)) == 0) {
+            break;
+        }
+        if (rc < 0) {
+            fail_write(ch, rc);
             return;
         }
-        if (w > 0) {
-            ch->st.bytes_out += (uint64_t)w;
-            ch->st.writes++;
-        }
+        full = 0; /* room came while the writer said it waits */
     }
-    ev_prepare_stop(ch->loop, &ch->flusher);
-    if (full) {
+    flusher_stop(ch);
+    if (full && ch->ring != NULL) {
+        /* the ring is full: the reader rings when it has read */
+    } else if (full) {
         note_full(ch);
         ev_io_start(ch->loop, &ch->wio);
     } else {
@@ -192,7 +347,7 @@ flush_from_loop(ax_chan *ch)
 {
     ch->busy++;
     flush_now(ch);
-    leave(ch);
+    ax__chan_leave(ch);
 }
 
 static void
@@ -211,14 +366,30 @@ on_writable(struct ev_loop *loop, ev_io *w, int revents)
     flush_from_loop(w->data);
 }
 
-static bool
-deliver(void *ud, ax_frame *f)
+void
+ax__chan_flush_now(ax_chan *ch)
+{
+    flush_now(ch);
+}
+
+bool
+ax__chan_sent_whole(ax_chan *ch)
+{
+    if (ch->ring == NULL || ch->wq.queued == 0 || ch->werr < 0) {
+        return true;
+    }
+    ch->want_drain = true; /* on_drain once the rest is in the ring */
+    return false;
+}
+
+bool
+ax__chan_deliver(void *ud, ax_frame *f)
 {
     ax_chan *ch = ud;
 
     ch->st.frames_in++;
     ch->cbs.on_frame(ch, f, ch->ud);
-    return !ch->closing && !ch->read_paused;
+    return !ch->closing && !ch->read_paused && ch->rerr == 0;
 }
 
 static ssize_t
@@ -235,14 +406,24 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
 
     (void)loop;
     (void)revents;
-    ch->busy++;
-    rc = ax__reader_pump(&ch->rd, read_fd, &ch->rfd, deliver, ch);
-    if (rc < 0 && !ch->closing) {
-        ch->rerr = rc;
-        ev_io_stop(ch->loop, &ch->rio);
-        report(ch, rc);
+    if (ch->ring != NULL) {
+        ax__chan_ring_readable(ch);
+        return;
     }
-    leave(ch);
+    ch->busy++;
+    rc = ax__reader_pump(&ch->rd, read_fd, &ch->rfd, ax__chan_deliver, ch);
+    if (rc < 0 && !ch->closing) {
+        ax__chan_read_failed(ch, rc);
+    }
+    ax__chan_leave(ch);
+}
+
+void
+ax__chan_read_failed(ax_chan *ch, int rc)
+{
+    ch->rerr = rc;
+    ev_io_stop(ch->loop, &ch->rio);
+    report(ch, rc);
 }
 
 static int
@@ -284,7 +465,12 @@ init_watchers(ax_chan *ch)
     ev_io_init(&ch->wio, on_writable, ch->wfd, EV_WRITE);
     ev_prepare_init(&ch->flusher, on_flush);
     ev_idle_init(&ch->kick, on_kick);
-    ch->rio.data = ch->wio.data = ch->flusher.data = ch;
+    /* At the top priority it runs at the next iteration even when events
+     * are pending; else, in a busy loop, the kicks of every new channel
+     * would stay active (and a forked child would have to stop them all,
+     * writing over their pages). */
+    ev_set_priority(&ch->kick, EV_MAXPRI);
+    ch->rio.data = ch->wio.data = ch->flusher.data = ch->kick.data = ch;
     ev_io_start(ch->loop, &ch->rio);
 }
 
@@ -313,10 +499,13 @@ ax_chan_new(struct ev_loop *loop, int rfd, int wfd, const ax_chan_opts *opts,
         ax__free(ch);
         return AX_ENOMEM;
     }
-    if ((rc = set_fd_flags(rfd)) < 0 || (rc = set_fd_flags(wfd)) < 0) {
+    if ((rc = set_fd_flags(rfd)) < 0 || (rc = set_fd_flags(wfd)) < 0 ||
+        (rc = fd_mark(rfd)) < 0 || (rc = fd_mark(wfd)) < 0) {
+        fd_unmark(rfd);
         ax__reader_fini(&ch->rd);
         ax__free(ch);
-        return ax__fail(rc, "ax_chan_new: fcntl: %s", ax_strerror(rc));
+        return ax__fail(rc, "ax_chan_new: %s",
+                        rc == AX_ENOMEM ? "out of memory" : ax_strerror(rc));
     }
     if (o.pipe_size) { /* best effort: not a pipe, or over the limits */
         fcntl(rfd, F_SETPIPE_SZ, (int)o.pipe_size);
@@ -353,11 +542,12 @@ ax_chan_close(ax_chan *ch)
     ch->closing = true;
     ev_io_stop(ch->loop, &ch->rio);
     stop_writing(ch);
+    ax__chan_ring_stop(ch);
     ax__wq_fini(&ch->wq);
     if (ch->wfd >= 0 && ch->wfd != ch->rfd) {
-        close(ch->wfd);
+        fd_close(ch->wfd);
     }
-    close(ch->rfd);
+    fd_close(ch->rfd);
     ch->rfd = ch->wfd = -1;
     if (ch->busy == 0) {
         destroy(ch);
@@ -379,7 +569,8 @@ can_send(ax_chan *ch, size_t len, bool urgent)
         return ax__fail(AX_EMSGSIZE, "ax_chan_send: %zu bytes over max %zu",
                         len, ch->max_frame);
     }
-    if (!urgent && ch->wq.queued >= ch->high) {
+    if (!urgent && (ch->ring != NULL ? !ax__chan_ring_fits(ch, len)
+                                     : ch->wq.queued >= ch->high)) {
         ch->want_drain = true;
         ch->st.refused++;
         return AX_EAGAIN;
@@ -398,8 +589,12 @@ queued(ax_chan *ch)
     if (ch->wq.queued >= ch->high) {
         ch->want_drain = true;
     }
-    if (!ev_is_active(&ch->wio) && !ev_is_active(&ch->flusher)) {
-        ev_prepare_start(ch->loop, &ch->flusher);
+    if (ch->ring != NULL) { /* write through: what fits goes in now */
+        ch->busy++;
+        flush_now(ch);
+        ax__chan_leave(ch);
+    } else if (!ev_is_active(&ch->wio)) {
+        ax__chan_flusher_start(ch);
     }
 }
 
@@ -416,6 +611,10 @@ send_copy(ax_chan *ch, const ax_frame_hdr *hdr, const void *body, size_t len,
         return rc;
     }
     ax__frame_encode(head, hdr, len);
+    if (ch->ring != NULL && ch->wq.queued == 0 &&
+        (rc = ax__chan_ring_put(ch, head, body, len)) != 0) {
+        return rc < 0 ? rc : 0;
+    }
     rc = ax__wq_copy(&ch->wq, head, sizeof(head), body, len);
     if (rc < 0) {
         return rc;
@@ -445,7 +644,9 @@ ax_chan_send_owned(ax_chan *ch, const ax_frame_hdr *hdr, const void *body,
     int rc;
 
     AX_REQUIRE(release != NULL, "ax_chan_send_owned: release is NULL");
-    if (len < BORROW_MIN) {
+    /* A small body is cheaper copied; a ring copies any body it holds. */
+    if (len < BORROW_MIN || (ch != NULL && ch->ring != NULL &&
+                             AX_FRAME_OVERHEAD + len <= ch->ring->tx.cap)) {
         rc = send_copy(ch, hdr, body, len, false);
         if (rc == 0) {
             release(ud, 0);
@@ -481,6 +682,31 @@ ax__chan_flush_pending(ax_chan *ch)
     }
 }
 
+void
+ax__chans_flush_pending(void)
+{
+    size_t n = 0;
+
+    for (ax_chan *ch = pending; ch != NULL; ch = ch->pend_next) {
+        n++;
+    }
+    /* Each flush takes its channel off the list (and may close it, or
+     * add others, which wait for their prepare watcher); one that stays
+     * is taken off by hand, so this ends. */
+    while (n-- > 0 && pending != NULL) {
+        ax_chan *ch = pending;
+
+        if (ch->closing) {
+            flusher_stop(ch);
+            continue;
+        }
+        flush_from_loop(ch);
+        if (pending == ch) {
+            flusher_stop(ch);
+        }
+    }
+}
+
 long
 ax_chan_flush(ax_chan *ch)
 {
@@ -495,7 +721,7 @@ ax_chan_flush(ax_chan *ch)
     /* Read the result before leave: a callback (on_error, on_drain) may
      * have closed the channel, and leave then frees it. */
     rc = ch->werr < 0 ? ch->werr : (long)ch->wq.queued;
-    leave(ch);
+    ax__chan_leave(ch);
     return rc;
 }
 
@@ -518,7 +744,9 @@ ax_chan_read_stop(ax_chan *ch)
 {
     AX_REQUIRE(ch != NULL && !ch->closing, "ax_chan_read_stop: no channel");
     ch->read_paused = true;
-    ev_io_stop(ch->loop, &ch->rio);
+    if (ch->ring == NULL) { /* a ring's doorbells also say "room" */
+        ev_io_stop(ch->loop, &ch->rio);
+    }
 }
 
 void
@@ -531,7 +759,9 @@ ax_chan_read_start(ax_chan *ch)
     ch->read_paused = false;
     /* Frames buffered while paused go first, from the loop (never from
      * inside the caller): on_readable delivers them before reading. */
-    ev_io_start(ch->loop, &ch->rio);
+    if (ch->ring == NULL || !ch->ring->eof) {
+        ev_io_start(ch->loop, &ch->rio);
+    }
     ev_feed_event(ch->loop, &ch->rio, EV_READ);
 }
 
@@ -544,6 +774,10 @@ ax_chan_queued(const ax_chan *ch)
 bool
 ax_chan_writable(const ax_chan *ch)
 {
+    if (ch->ring != NULL) {
+        return ch->werr == 0 && !ch->shutting && ch->wq.queued == 0 &&
+               ax__ring_room(&ch->ring->tx) > 0;
+    }
     return ch->werr == 0 && !ch->shutting && ch->wq.queued < ch->high;
 }
 
@@ -574,21 +808,15 @@ ax_chan_fds(const ax_chan *ch, int *rfd, int *wfd)
  * belong to the parent's memory image and mean nothing here).
  */
 void
-ax__chan_abandon(ax_chan *ch)
+ax__chans_forget(ax_ring_map *keep)
 {
-    *ch->link = ch->next;
-    if (ch->next != NULL) {
-        ch->next->link = ch->link;
-    }
-    if (ch->wfd >= 0 && ch->wfd != ch->rfd) {
-        close(ch->wfd);
-    }
-    if (ch->rfd >= 0) {
-        close(ch->rfd);
-    }
-    ax__wq_forget(&ch->wq);
-    ax__reader_fini(&ch->rd);
-    ax__free(ch);
+    close_marked();
+    memset(fd_bits, 0, fd_words * sizeof(*fd_bits));
+    fd_marked = 0;
+    ax__ring_maps_forget(keep);
+    ax__forsake(all_channels);
+    all_channels = NULL;
+    pending = NULL;
 }
 
 ax_chan *

@@ -172,8 +172,25 @@ consume(ax_wqueue *q, size_t n)
     }
 }
 
+static ssize_t
+writev_fd(void *ctx, const struct iovec *iov, int n)
+{
+    ssize_t w;
+
+    do {
+        w = writev(*(int *)ctx, iov, n);
+    } while (w < 0 && errno == EINTR);
+    return w;
+}
+
 long
 ax__wq_write(ax_wqueue *q, int fd, int *full)
+{
+    return ax__wq_write_to(q, writev_fd, &fd, full);
+}
+
+long
+ax__wq_write_to(ax_wqueue *q, ax_writev_fn wv, void *ctx, int *full)
 {
     struct iovec iov[MAX_IOV];
     struct ax_wseg *s = q->head;
@@ -194,9 +211,7 @@ ax__wq_write(ax_wqueue *q, int fd, int *full)
     if (n == 0) {
         return 0;
     }
-    do {
-        w = writev(fd, iov, n);
-    } while (w < 0 && errno == EINTR);
+    w = wv(ctx, iov, n);
     if (w < 0) {
         *full = errno == EAGAIN || errno == EWOULDBLOCK;
         return -errno;

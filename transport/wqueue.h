@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 struct ax_wseg;
 
@@ -48,6 +50,12 @@ int ax__wq_copy_borrow(ax_wqueue *q, const void *hdr, size_t hlen,
  * (-EAGAIN when the fd is full).
  */
 long ax__wq_write(ax_wqueue *q, int fd, int *full);
+
+/* A sink like writev(2): returns the bytes it took, or -1 with errno. */
+typedef ssize_t (*ax_writev_fn)(void *ctx, const struct iovec *iov, int n);
+
+/* ax__wq_write_to - ax__wq_write into any sink (a shared-memory ring). */
+long ax__wq_write_to(ax_wqueue *q, ax_writev_fn wv, void *ctx, int *full);
 
 /* ax__wq_drop - release every segment (borrowed ones get status). */
 void ax__wq_drop(ax_wqueue *q, int status);

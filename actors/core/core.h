@@ -16,8 +16,9 @@
  *
  * Everything runs on the loop's thread. The scheduler is an ev_prepare
  * watcher of top priority: it runs ready actors just before the loop would
- * block, so the channels' own prepare watchers (lower priority) flush what
- * the actors sent in the same iteration.
+ * block, then calls the turn_end hook, through which a higher layer writes
+ * what the actors sent before the poll (route: transport's
+ * ax__chans_flush_pending).
  */
 #ifndef AXON_ACTORS_CORE_CORE_H
 #define AXON_ACTORS_CORE_CORE_H
@@ -320,13 +321,12 @@ void ax__table_fini(void);
 bool ax__remembered_exit(ax_pid pid, ax_exit_info *out);
 
 /*
- * In a forked child: every inherited actor but keep is forgotten (never
- * run; each_fn frees what higher layers kept on it first), the table and
- * every inherited stack but keep_stack are freed.
+ * In a forked child: every inherited actor but keep is let go of, never
+ * to run, with the table (ax__forsake: nothing freed or written one by
+ * one), and every inherited stack but keep_stack is unmapped.
  */
-void ax__rt_forget(ax_actor *keep, const ax_stack *keep_stack,
-                   void (*each_fn)(ax_actor *a));
-void ax__table_forget(ax_actor *keep, void (*each_fn)(ax_actor *a));
+void ax__rt_forget(ax_actor *keep, const ax_stack *keep_stack);
+void ax__table_forget(void);
 
 /* Core's part of an ending actor's release: its mailbox, its blocked
  * senders (their messages are dead letters), its own waiting send. */

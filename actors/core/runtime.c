@@ -4,11 +4,14 @@
  * start and end every layer, are in actors/process/runtime.c).
  *
  * The scheduler is an ev_prepare watcher at top priority: just before the
- * loop would block, it runs every runnable actor (up to a budget), then the
- * channels' prepare watchers flush what the actors sent. An actor made
- * runnable while no scheduler turn is coming before the next poll (from
- * another prepare watcher, say) starts the `kick` idle watcher, whose only
- * effect is that the poll does not block; the scheduler stops it.
+ * loop would block, it runs every runnable actor (up to a budget), then
+ * calls the turn_end hook, which writes what the actors sent (a channel's
+ * own prepare watcher, started during this turn, would only run at the
+ * next one: libev does not call a watcher started in a prepare callback in
+ * the same iteration). An actor made runnable while no scheduler turn is
+ * coming before the next poll (from another prepare watcher, say) starts
+ * the `kick` idle watcher, whose only effect is that the poll does not
+ * block; the scheduler stops it.
  */
 #include "actors/core/core.h"
 
@@ -372,10 +375,9 @@ ax__new_ref(void)
 
 /* In a forked child: forget everything inherited but keep (promotion). */
 void
-ax__rt_forget(ax_actor *keep, const ax_stack *keep_stack,
-              void (*each_fn)(ax_actor *a))
+ax__rt_forget(ax_actor *keep, const ax_stack *keep_stack)
 {
-    ax__table_forget(keep, each_fn);
+    ax__table_forget();
     ax__stack_forget_all(keep_stack);
     if (keep != NULL) {
         keep->name = NULL; /* names stay with the registry, not the actor */

@@ -65,14 +65,6 @@ alias_remove(const ax_actor *a)
     return false;
 }
 
-static void
-ax__aliases_forget(void)
-{
-    ax__free(aliases);
-    aliases = NULL;
-    naliases = 0;
-}
-
 ax_actor *
 ax__lookup(ax_pid pid)
 {
@@ -471,51 +463,23 @@ ax__table_fini(void)
     free_table();
 }
 
-/* Free an inherited actor in a forked child: no callback, no frame. */
-static void
-actor_forget(ax_actor *a, void (*each_fn)(ax_actor *a))
-{
-    ax_msg *m;
-
-    while ((m = a->mb_head) != NULL) {
-        a->mb_head = m->next;
-        ax_msg_free(m);
-    }
-    ax_msg_free(a->taken);
-    ax_msg_free(a->send_msg);
-    if (each_fn != NULL) {
-        each_fn(a); /* what the layers above kept on it */
-    }
-    while (a->on_exit != NULL) {
-        exit_fn *e = a->on_exit;
-
-        a->on_exit = e->next;
-        ax__free(e); /* never run: the actor lives on in the parent */
-    }
-    ax__free(a);
-}
-
 /*
- * In a forked child: every inherited actor but keep is forgotten (never
- * run again; its stack goes with the slabs), and the table is freed.
+ * In a forked child: every inherited actor but keep (a promotion's, which
+ * the caller holds) is let go of, never to run again (its stack goes
+ * with the slabs): the slot array, the spare actors and the aliases are
+ * dropped whole, nothing freed or written one by one (ax__forsake).
  */
 void
-ax__table_forget(ax_actor *keep, void (*each_fn)(ax_actor *a))
+ax__table_forget(void)
 {
-    for (uint32_t i = 0; i < rt->nslots; i++) {
-        ax_actor *a = rt->slots[i].actor;
-
-        if (a != NULL && a != keep) {
-            actor_forget(a, each_fn);
-        }
-    }
-    for (size_t k = 0; k < naliases; k++) {
-        if (aliases[k].actor != keep) {
-            actor_forget(aliases[k].actor, each_fn);
-        }
-    }
-    ax__aliases_forget();
-    free_table();
+    ax__forsake(rt->slots);
+    ax__forsake(rt->spare);
+    ax__forsake(aliases);
+    rt->slots = NULL;
+    rt->spare = NULL;
+    rt->nslots = rt->capslots = 0;
+    aliases = NULL;
+    naliases = 0;
 }
 
 void

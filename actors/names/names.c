@@ -406,15 +406,7 @@ ax__names_fini(void)
 void
 ax__names_forget(void)
 {
-    for (size_t i = 0; i < nbuckets; i++) {
-        while (buckets[i] != NULL) {
-            name_ent *e = buckets[i];
-
-            buckets[i] = e->next;
-            ax__free(e);
-        }
-    }
-    ax__free(buckets);
+    ax__forsake(buckets); /* the entries hang from it */
     buckets = NULL;
     nbuckets = nnames = 0;
 }

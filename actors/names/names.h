@@ -20,9 +20,10 @@ int ax__names_add(const char *name, ax_actor *a);
 /* a moves to another process (promotion): its name now points there. */
 void ax__names_moved(ax_actor *a);
 
-/* Free the registry (ax_fini); in a forked child, without touching the
- * inherited actors. */
+/* Free the registry (ax_fini). */
 void ax__names_fini(void);
+
+/* In a forked child: let the inherited registry go whole (ax__forsake). */
 void ax__names_forget(void);
 
 #endif /* AXON_ACTORS_NAMES_NAMES_H */

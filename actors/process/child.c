@@ -60,29 +60,7 @@ static void
 stop_idles(void)
 {
     ev_idle_stop(rt->loop, &rt->kick);
-    for (ax_chan *ch = ax__chan_first(); ch != NULL; ch = ax__chan_next(ch)) {
-        ev_idle_stop(ch->loop, &ch->kick);
-    }
-}
-
-/* Every inherited channel: fds closed, memory freed, nothing written and
- * no callback run (their loop is gone). */
-static void
-drop_channels(void)
-{
-    ax_chan *ch;
-
-    while ((ch = ax__chan_first()) != NULL) {
-        ax__chan_abandon(ch);
-    }
-}
-
-/* What the layers above core kept on an inherited actor. */
-static void
-forget_actor(ax_actor *a)
-{
-    ax__links_forget(a);
-    ax__route_forget_actor(a);
+    ax__chans_stop_kicks();
 }
 
 /* Other forks queued in the same turn: their pipes are the parent's. */
@@ -93,10 +71,10 @@ forget_forks(void)
 
     while ((r = ax__proc.forks) != NULL) {
         ax__proc.forks = r->next;
-        close(r->child_fds[0]);
-        close(r->child_fds[1]);
+        ax__fork_req_drop(r);
         ax__free(r);
     }
+    ax__proc.nforks = 0;
 }
 
 /* The first actor of the new process, at the address chosen before. */
@@ -186,18 +164,16 @@ ax__child_main(fork_req *r)
         _exit(71); /* the parent died between fork and prctl */
     }
     stop_idles();
-    drop_channels();
+    ax__chans_forget(r->ring);
     forget_forks();
     ax__children_forget();
     ax__peers_forget();
     /* Every inherited stack goes, but the one that moves (promotion) or
      * the spawner's, which arg may point into: it stays readable, as with
      * coroutine placement, until the first actor ends. */
-    ax__rt_forget(r->promote,
-                  r->promote         ? &r->promote->stack
-                  : r->has_arg_stack ? &r->arg_stack
-                                     : NULL,
-                  forget_actor);
+    ax__rt_forget(r->promote, r->promote         ? &r->promote->stack
+                              : r->has_arg_stack ? &r->arg_stack
+                                                 : NULL);
     ax__names_forget();
     ev_loop_destroy(EV_DEFAULT); /* runs no watcher, closes its fds */
     ax__proc.is_child = true;
@@ -205,7 +181,8 @@ ax__child_main(fork_req *r)
     ax__proc.arg_stack = r->arg_stack;
     ax__proc.has_arg_stack = r->has_arg_stack && r->promote == NULL;
     if (rc == 0) {
-        rc = ax__peer_new_parent(r->child_fds, parent_node);
+        rc = ax__peer_new_parent(r->child_fds, r->ring, parent_node);
+        r->ring = NULL; /* the channel's now */
     }
     if (rc == 0) {
         rc = start_first(r);

@@ -19,6 +19,10 @@
 
 /* A pending fork: the child's channel exists, the process not yet. */
 typedef struct fork_req fork_req;
+typedef struct ax_ring_map ax_ring_map;
+
+/* Bytes of each ring (one per direction) between a parent and a child. */
+#define AX_PROC_RING ((size_t)512 << 10)
 
 struct fork_req {
     fork_req *next;
@@ -32,7 +36,8 @@ struct fork_req {
     bool monitor;
     uint64_t mref;
     ax_peer *peer;      /* the parent's channel to the child */
-    int child_fds[2];   /* the child's ends */
+    int child_fds[2];   /* the child's end(s): a socket, or two pipes */
+    ax_ring_map *ring;  /* the child's hold on the channel's rings */
     ax_actor *promote;  /* ax_promote: the actor that moves */
     ax_stack arg_stack; /* the spawning actor's stack: arg may point in */
     bool has_arg_stack;
@@ -48,6 +53,10 @@ typedef struct ax_child {
     int status;      /* its wait status */
     bool has_bye;    /* it said how its first actor ended */
     ax_exit_info bye;
+    ev_timer kill_grace; /* its first actor was killed: read it, or die */
+    uint64_t kill_mark;  /* where our stream stood after the kill */
+    int kill_code;
+    bool forced; /* SIGKILLed: it did not read the kill */
 } ax_child;
 
 /* Process-wide state of the process layer. */
@@ -59,9 +68,11 @@ typedef struct ax_proc {
     bool has_arg_stack;
     ax_exit_info first_exit; /* how this process's first actor ended */
     bool first_done;
-    size_t children; /* child processes not yet gone */
-    fork_req *forks; /* forks to do from the scheduler's context */
+    size_t children;     /* child processes not yet gone */
+    size_t max_children; /* ax_runtime_opts.max_processes, or its default */
+    fork_req *forks;     /* forks to do from the scheduler's context */
     fork_req **forks_tail;
+    size_t nforks;          /* how many wait in forks */
     double stop_timeout[2]; /* ax_fini: before SIGTERM, before SIGKILL */
 } ax_proc;
 
@@ -90,6 +101,9 @@ void ax__child_started(ax_child *c, pid_t os_pid);
 
 /* The child's side of a fork: never returns (child.c). */
 _Noreturn void ax__child_main(fork_req *r);
+
+/* Close what r holds of the child's end (its pipe ends, its rings). */
+void ax__fork_req_drop(fork_req *r);
 
 /* Promotion: the actor moved out of this process behind p / arrived. */
 void ax__promoted_away(ax_actor *a, ax_peer *p);

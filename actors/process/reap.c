@@ -11,9 +11,15 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "transport/chan_internal.h"
 
 /* Seconds to wait for a reaped child's channel to reach its end. */
 #define LINGER_S 2.0
+
+/* Seconds a child whose first actor was killed has to read the kill,
+ * else its process is killed: it does not return to its loop (a busy
+ * actor in code that never yields), so nothing else in it can run. */
+#define KILL_GRACE_S 1.0
 
 ax_proc ax__proc;
 
@@ -155,12 +161,53 @@ ax__process_stop(void)
     ax__peers_tell_children(K_STOP);
 }
 
+/* The grace is over: a child that has not read the kill is ended. */
+static void
+on_kill_grace(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    ax_child *c = w->data;
+
+    (void)loop;
+    (void)revents;
+    if (!c->reaped && c->os_pid > 0 &&
+        !ax__chan_peer_read(c->peer->ch, c->kill_mark)) {
+        c->forced = true;
+        kill(c->os_pid, SIGKILL);
+    }
+}
+
+/* A K_KILL went out to p (route's kill_sent hook): for the first actor
+ * of a child of ours, give it KILL_GRACE_S to read it. Other actors of
+ * the child, and channels without a ring (nothing says what was read),
+ * are left to the frame. */
+static void
+kill_sent(ax_peer *p, ax_pid pid, int code)
+{
+    ax_child *c = p->child;
+    uint64_t mark = ax__chan_sent_mark(p->ch);
+
+    if (c == NULL || c->reaped || c->os_pid <= 0 || mark == 0 ||
+        !ax_pid_equal(pid, ((ax_pid){p->node, AX_FIRST_ID}))) {
+        return;
+    }
+    c->kill_mark = mark;
+    c->kill_code = code;
+    ev_timer_stop(rt->loop, &c->kill_grace);
+    ev_timer_set(&c->kill_grace, KILL_GRACE_S, 0.);
+    ev_timer_start(rt->loop, &c->kill_grace);
+}
+
 /* Both halves of a child's end are in: its status and its last frames. */
 static void
 child_gone(ax_child *c)
 {
     ax_exit_info exact = status_info(c->status);
 
+    ev_timer_stop(rt->loop, &c->kill_grace);
+    if (c->forced && !c->has_bye) { /* its first actor: killed, as asked */
+        c->bye = (ax_exit_info){AX_EXIT_KILLED, c->kill_code, 0, false};
+        c->has_bye = true;
+    }
     ev_timer_stop(rt->loop, &c->linger);
     ev_child_stop(rt->loop, &c->cw);
     ax__peer_gone(c->peer, &exact, c->has_bye ? &c->bye : NULL);
@@ -179,6 +226,8 @@ ax__child_new(ax_peer *p)
     c->peer = p;
     ev_timer_init(&c->linger, on_linger, 0., 0.);
     c->linger.data = c;
+    ev_timer_init(&c->kill_grace, on_kill_grace, 0., 0.);
+    c->kill_grace.data = c;
     p->child = c;
     pr->children++;
     return c;
@@ -242,6 +291,7 @@ ax__children_fini(void)
 
         if (c != NULL) {
             ev_timer_stop(rt->loop, &c->linger);
+            ev_timer_stop(rt->loop, &c->kill_grace);
             ev_child_stop(rt->loop, &c->cw);
             ax__free(c);
             p->child = NULL;
@@ -253,11 +303,7 @@ ax__children_fini(void)
 void
 ax__children_forget(void)
 {
-    for (ax_peer *p = ax__net.peers; p != NULL; p = p->next) {
-        ax__free(p->child);
-        p->child = NULL;
-    }
-    pr->children = 0;
+    pr->children = 0; /* their records go with the peers, forsaken */
 }
 
 void
@@ -267,4 +313,5 @@ ax__process_init(void)
     ax__core_on_end(ax__core_hooks.ending, actor_ending);
     ax__route_hooks.frame = on_frame;
     ax__route_hooks.peer_ended = peer_ended;
+    ax__route_hooks.kill_sent = kill_sent;
 }

@@ -7,11 +7,42 @@
  */
 #include "actors/process/process.h"
 
+#include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "base/error.h"
 
 static ax_rt *const rt = &ax__rt;
+
+/* Child processes this process may have alive when the options do not
+ * say: what the limits on processes and fds leave (64 kept for the
+ * rest), and the memory at 1 MiB each. */
+static size_t
+default_max_processes(void)
+{
+    size_t cap = SIZE_MAX;
+    struct rlimit l;
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
+    if (getrlimit(RLIMIT_NPROC, &l) == 0 && l.rlim_cur != RLIM_INFINITY) {
+        cap = l.rlim_cur > 128 ? (size_t)l.rlim_cur - 64 : 64;
+    }
+    if (getrlimit(RLIMIT_NOFILE, &l) == 0 && l.rlim_cur != RLIM_INFINITY) {
+        /* one fd each (two for the first eighth of the limit: pipes) */
+        size_t fds = l.rlim_cur > 128 ? (size_t)l.rlim_cur - 64 : 64;
+
+        fds -= fds / 16;
+        cap = fds < cap ? fds : cap;
+    }
+    if (pages > 0 && psize > 0) {
+        size_t mem = (size_t)pages / ((size_t)(1 << 20) / (size_t)psize);
+
+        cap = mem < cap ? mem : cap;
+    }
+    return cap > 0 ? cap : 1;
+}
 
 static double
 ms_or(int ms, double dflt)
@@ -36,6 +67,8 @@ ax_init(const ax_runtime_opts *opts)
     memset(&ax__net, 0, sizeof(ax__net));
     ax__proc.stop_timeout[0] = ms_or(o->stop_timeout_ms, 2.0);
     ax__proc.stop_timeout[1] = ms_or(o->term_timeout_ms, 2.0);
+    ax__proc.max_children =
+        o->max_processes ? o->max_processes : default_max_processes();
     /* Each layer hooks into those below it, from the bottom up. */
     ax__signals_init();
     ax__route_init((size_t)o->remote_limit);
@@ -58,27 +91,6 @@ ax_fini(void)
     ax__peers_fini();
     ax__names_fini();
     ax__rt_stop();
-}
-
-/*
- * A process actor with a name: the name is registered once its address is
- * known; if it is taken, the new process is killed as it starts.
- */
-static int
-spawn_named_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
-                    ax_pid *out)
-{
-    ax_pid pid;
-    int rc = ax__spawn_process(fn, arg, o, &pid);
-
-    if (rc == 0 && o->name != NULL && (rc = ax_register(o->name, pid)) < 0) {
-        ax_kill(pid, rc);
-        return rc;
-    }
-    if (rc == 0 && out != NULL) {
-        *out = pid;
-    }
-    return rc;
 }
 
 /* Register, link and monitor as the spawn options ask. */
@@ -108,7 +120,7 @@ ax_spawn(ax_actor_fn fn, void *arg, const ax_spawn_opts *opts, ax_pid *out)
                                    "actor");
     }
     if (ax__placement(o) == AX_PLACE_PROCESS) {
-        return spawn_named_process(fn, arg, o, out);
+        return ax__spawn_process(fn, arg, o, out);
     }
     rc = ax__actor_create(fn, arg, o, &a);
     if (rc < 0) {

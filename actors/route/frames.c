@@ -152,6 +152,24 @@ deliver_msg(ax_peer *p, ax_frame *f)
     }
 }
 
+/* A kill passed on to a child: written through, and the process layer
+ * told (it ends a child that does not read it). */
+static void
+kill_passed(ax_peer *out, const ax_frame *f)
+{
+    ax_msg *m;
+    int code = 0;
+
+    ax__peer_flush(out);
+    if (ax__route_hooks.kill_sent != NULL &&
+        ax_msg_from_bytes(&m, f->body, f->len) == 0) {
+        if (ax_msg_unpack(m, "[d]", &code) == 0) {
+            ax__route_hooks.kill_sent(out, f->hdr.dst, code);
+        }
+        ax_msg_free(m);
+    }
+}
+
 /* A frame for an actor elsewhere: pass it on without decoding it. */
 static void
 forward(ax_peer *in, ax_frame *f)
@@ -163,6 +181,10 @@ forward(ax_peer *in, ax_frame *f)
         return;
     }
     ax_chan_send_urgent(out->ch, &f->hdr, f->body, f->len);
+    ax__interest_note(in, out, &f->hdr);
+    if (f->hdr.kind == K_KILL && !out->is_parent) {
+        kill_passed(out, f);
+    }
     if (!ax_chan_writable(out->ch) && in->waits_for == NULL && !in->draining) {
         in->waits_for = out; /* read no more until the next hop drains */
         ax__peer_pause(in);
@@ -202,7 +224,7 @@ ax__broadcast(ax_peer *except, int kind, ax_pid dst, const void *body,
     }
 }
 
-/* K_NODE_DOWN / K_PID_DOWN: fire here, pass on to everyone else. */
+/* K_NODE_DOWN / K_PID_DOWN: fire here, pass on to those it concerns. */
 static void
 down_frame(ax_peer *p, ax_frame *f)
 {
@@ -217,7 +239,7 @@ down_frame(ax_peer *p, ax_frame *f)
         ax__route_del(f->hdr.dst.node);
     }
     ax__node_down(node ? f->hdr.dst.node : 0, node ? NULL : &f->hdr.dst, &i);
-    ax__broadcast(p, f->hdr.kind, f->hdr.dst, f->body, f->len);
+    ax__down_send(p, f->hdr.kind, f->hdr.dst, f->body, f->len);
 }
 
 void

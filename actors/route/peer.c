@@ -69,24 +69,33 @@ on_peer_error(ax_chan *ch, int err, void *ud)
 void
 ax__peer_broken(ax_peer *p, int err)
 {
-    on_peer_error(p->ch, err, p);
+    if (!p->eof && p->ch->rerr == 0) {
+        ax__chan_read_failed(p->ch, err); /* -> on_peer_error: the end */
+    }
 }
 
+/* A peer over fds and, side `side`, the rings of m. It takes m (and frees
+ * it if it fails); the fds stay the caller's if it fails. */
 static ax_peer *
-peer_new(int rfd, int wfd, uint64_t node)
+peer_new(int rfd, int wfd, ax_ring_map *m, int side, uint64_t node)
 {
     static const ax_chan_cbs cbs = {ax__peer_on_frame, on_peer_error, on_drain};
     ax_chan_opts o = {0};
     ax_peer *p = ax__calloc(1, sizeof(*p));
 
     if (p == NULL) {
+        ax__ring_map_free(m);
         return NULL;
     }
     /* Frames as large as the largest message (+ a call's 8-byte ref). */
     o.max_frame = ax__msg_limits()->max_size + 8;
     if (ax_chan_new(rt->loop, rfd, wfd, &o, &cbs, p, &p->ch) < 0) {
+        ax__ring_map_free(m);
         ax__free(p);
         return NULL;
+    }
+    if (m != NULL) {
+        ax__chan_use_ring(p->ch, m, side);
     }
     p->node = node;
     p->next = ax__net.peers;
@@ -95,9 +104,10 @@ peer_new(int rfd, int wfd, uint64_t node)
 }
 
 ax_peer *
-ax__peer_new_child(int fds[2], uint64_t node)
+ax__peer_new_child(int fds[2], ax_ring_map *m, uint64_t node)
 {
-    ax_peer *p = peer_new(fds[0], fds[1], node);
+    ax_peer *p =
+        peer_new(fds[0], fds[1], m ? ax__ring_map_hold(m) : NULL, 0, node);
     ax_frame_hdr h = {K_ROUTE, 0, {node, 0}, AX_PID_NONE};
 
     if (p == NULL) {
@@ -116,9 +126,9 @@ ax__peer_new_child(int fds[2], uint64_t node)
 }
 
 int
-ax__peer_new_parent(int fds[2], uint64_t node)
+ax__peer_new_parent(int fds[2], ax_ring_map *m, uint64_t node)
 {
-    ax_peer *p = peer_new(fds[0], fds[1], node);
+    ax_peer *p = peer_new(fds[0], fds[1], m, 1, node);
 
     if (p == NULL) {
         return AX_ENOMEM;
@@ -153,6 +163,37 @@ unlink_peer(ax_peer *p)
     }
 }
 
+/* A down frame (K_NODE_DOWN for dst's node, K_PID_DOWN for the actor
+ * dst) with reason in: to `to`, or (to == NULL) to the peers but p that
+ * it concerns (ax__down_send). */
+static void
+send_down(ax_peer *to, ax_peer *p, int kind, ax_pid dst, const ax_exit_info *in)
+{
+    ax_frame_hdr h = {(uint8_t)kind, 0, dst, AX_PID_NONE};
+    ax_msg *m = NULL;
+
+    if (ax_msg_pack(&m, "[s d d b]", ax_exit_kind_name(in->kind), in->code,
+                    in->signal, in->core_dumped) < 0) {
+        return;
+    }
+    if (to == NULL) {
+        ax__down_send(p, kind, dst, m->data, m->len);
+    } else if (!to->eof && !to->wbroken) {
+        ax_chan_send_urgent(to->ch, &h, m->data, m->len);
+    }
+    ax_msg_free(m);
+}
+
+/* One actor behind p ended with it: here and everywhere else. Sent
+ * before the node's own down, so a monitor elsewhere fires with the
+ * actor's exact reason, not with the process's 8-bit status. */
+static void
+actor_down(ax_peer *p, ax_pid pid, const ax_exit_info *in)
+{
+    ax__node_down(0, &pid, in);
+    send_down(NULL, p, K_PID_DOWN, pid, in);
+}
+
 /* Every actor behind p ended: its node with p's exit status, the nodes
  * further below with noconnection. Here, and everywhere else. */
 static void
@@ -161,33 +202,22 @@ announce_down(ax_peer *p, const ax_exit_info *exact, const ax_exit_info *bye)
     static const ax_exit_info lost = {AX_EXIT_NOCONNECTION, 0, 0, false};
     uint64_t *nodes;
     size_t n = ax__routes_behind(p, &nodes);
-    ax_pid first = {p->node, AX_FIRST_ID};
-
     ax_pid moved;
 
     if (bye != NULL) { /* its first actor's own words, before the rest */
-        ax__node_down(0, &first, bye);
+        actor_down(p, (ax_pid){p->node, AX_FIRST_ID}, bye);
+    }
+    while (ax__route_take_moved(p, &moved)) {
+        actor_down(p, moved, exact);
     }
     for (size_t i = 0; i < n; i++) {
         const ax_exit_info *in = nodes[i] == p->node ? exact : &lost;
-        ax_msg *m = NULL;
 
         ax__route_del(nodes[i]);
         ax__node_down(nodes[i], NULL, in);
-        if (ax_msg_pack(&m, "[s d d b]", ax_exit_kind_name(in->kind), in->code,
-                        in->signal, in->core_dumped) == 0) {
-            ax__broadcast(p, K_NODE_DOWN, (ax_pid){nodes[i], 0}, m->data,
-                          m->len);
-        }
-        ax_msg_free(m);
+        send_down(NULL, p, K_NODE_DOWN, (ax_pid){nodes[i], 0}, in);
     }
     ax__free(nodes);
-    if (bye != NULL) {
-        ax__remember_gone(first, bye); /* newest: shadows the node's */
-    }
-    while (ax__route_take_moved(p, &moved)) {
-        ax__node_down(0, &moved, exact);
-    }
 }
 
 void
@@ -204,11 +234,16 @@ ax__peer_gone(ax_peer *p, const ax_exit_info *exact, const ax_exit_info *bye)
 void
 ax__peer_abort(ax_peer *p)
 {
+    static const ax_exit_info never = {AX_EXIT_NOPROC, 0, 0, false};
     uint64_t *nodes;
     size_t n = ax__routes_behind(p, &nodes);
 
     for (size_t i = 0; i < n; i++) {
         ax__route_del(nodes[i]);
+        if (ax__net.parent != NULL) { /* the ancestors learnt its route */
+            send_down(ax__net.parent, p, K_NODE_DOWN, (ax_pid){nodes[i], 0},
+                      &never);
+        }
     }
     ax__free(nodes);
     unlink_peer(p);
@@ -223,13 +258,10 @@ ax__peer_abort(ax_peer *p)
 void
 ax__peers_forget(void)
 {
-    while (ax__net.peers != NULL) {
-        ax_peer *p = ax__net.peers;
-
-        ax__net.peers = p->next;
-        ax__free(p);
-    }
+    ax__forsake(ax__net.peers); /* and each peer's child record */
+    ax__net.peers = NULL;
     ax__routes_forget();
+    ax__interest_forget();
 }
 
 void
@@ -243,19 +275,13 @@ ax__peers_fini(void)
         ax__free(p);
     }
     ax__routes_forget();
+    ax__interest_fini();
 }
 
-/* The scheduler's turn is over: write what its actors sent, now (their
- * channels' own prepare watchers were started too late for this turn). */
 void
-ax__peers_flush(void)
+ax__peer_flush(ax_peer *p)
 {
-    ax_peer *next;
-
-    for (ax_peer *p = ax__net.peers; p != NULL; p = next) {
-        next = p->next; /* a write error may end p here */
-        if (!p->eof) {
-            ax__chan_flush_pending(p->ch);
-        }
+    if (p != NULL && !p->eof) {
+        ax__chan_flush_pending(p->ch);
     }
 }

@@ -27,6 +27,8 @@
 
 #include <axon/chan.h>
 
+typedef struct ax_ring_map ax_ring_map;
+
 #include "actors/signals/signals.h"
 
 /* Frame kinds between processes. */
@@ -86,6 +88,8 @@ typedef struct ax_route_hooks {
     void (*registry_down)(ax_pid pid);
     /* names: every actor of node (or the one promoted pid) ended. */
     void (*node_down)(uint64_t node, const ax_pid *one);
+    /* process: a K_KILL of pid with code went out to child peer p. */
+    void (*kill_sent)(ax_peer *p, ax_pid pid, int code);
 } ax_route_hooks;
 
 extern ax_route_hooks ax__route_hooks;
@@ -166,11 +170,12 @@ void ax__peer_broken(ax_peer *p, int err);
 /* Every actor of node (or the one promoted pid) ended with info. */
 void ax__node_down(uint64_t node, const ax_pid *pid, const ax_exit_info *i);
 
-/* A peer to a new child over fds; route and announce its node. */
-ax_peer *ax__peer_new_child(int fds[2], uint64_t node);
+/* A peer to a new child over fds (doorbells) and the rings of m (the
+ * channel holds m too); route and announce its node. */
+ax_peer *ax__peer_new_child(int fds[2], ax_ring_map *m, uint64_t node);
 
-/* The parent's channel in a child process. */
-int ax__peer_new_parent(int fds[2], uint64_t node);
+/* The parent's channel in a child process (it takes m). */
+int ax__peer_new_parent(int fds[2], ax_ring_map *m, uint64_t node);
 
 /* p's process ended (its last frames still to be read): drain it. */
 void ax__peer_drain(ax_peer *p);
@@ -180,7 +185,8 @@ void ax__peer_drain(ax_peer *p);
 void ax__peer_gone(ax_peer *p, const ax_exit_info *exact,
                    const ax_exit_info *bye);
 
-/* A fork failed: drop the peer made for it. Frees p. */
+/* A child that never ran (a refused spawn or promotion): drop the peer
+ * made for it, and tell the ancestors its route is gone. Frees p. */
 void ax__peer_abort(ax_peer *p);
 
 /* Close and free every peer as ax_fini does (after the children ended). */
@@ -199,12 +205,24 @@ typedef struct held_peer {
 void ax__peer_wake_senders(ax_peer *p);
 void ax__broadcast(ax_peer *except, int kind, ax_pid dst, const void *body,
                    size_t len);
+
+/*
+ * Who hears that a node went down (interest.c): ax__interest_note for
+ * every frame forwarded from peer in to peer out; ax__down_send sends a
+ * K_PID_DOWN / K_NODE_DOWN for dst to the parent and to the children it
+ * concerns (not back to from), and after a K_NODE_DOWN forgets dst's
+ * node; _forget in a forked child, _fini at ax_fini.
+ */
+void ax__interest_note(const ax_peer *in, const ax_peer *out,
+                       const ax_frame_hdr *h);
+void ax__down_send(ax_peer *from, int kind, ax_pid dst, const void *body,
+                   size_t len);
+void ax__interest_forget(void);
+void ax__interest_fini(void);
 void ax__mailbox_drained(ax_actor *a);
 
-/* Write what the actors of this turn sent (core's turn_end hook). */
-void ax__peers_flush(void);
-
-/* In a forked child: free what route kept on an inherited actor. */
-void ax__route_forget_actor(ax_actor *a);
+/* Write what is queued for p now (p may be NULL). A write error may end p
+ * here. */
+void ax__peer_flush(ax_peer *p);
 
 #endif /* AXON_ACTORS_ROUTE_ROUTE_H */

@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 #include "base/endian.h"
 #include "base/error.h"
+#include "transport/chan_internal.h"
 
 /* Mailbox length that pauses a peer, unless ax_init says otherwise. */
 #define DEFAULT_REMOTE_LIMIT 1024
@@ -88,6 +89,9 @@ ax__send_remote(ax_pid to, ax_msg *m, bool checked)
         }
         rc = frame_out(p, kind_of(m), to, m);
         if (rc == 0) {
+            if (self != NULL && !ax__chan_sent_whole(p->ch)) {
+                wait_for_peer(self, p); /* a large message: until it is out */
+            }
             return 0;
         }
         if (rc != AX_EAGAIN) { /* the way there broke: it is dead */
@@ -197,6 +201,7 @@ static int
 kill_elsewhere(ax_pid pid, int code)
 {
     ax_msg *m = NULL;
+    ax_peer *p;
 
     if (ax__route(pid) == NULL ||
         ax__remembered_exit(pid, &(ax_exit_info){0})) {
@@ -206,6 +211,13 @@ kill_elsewhere(ax_pid pid, int code)
         return AX_ENOMEM;
     }
     ax__send_control(K_KILL, pid, ax_self(), m);
+    /* Out now, not when the killer blocks: a restart loop that never
+     * blocks must not pile up processes it has already killed. */
+    p = ax__route(pid);
+    ax__peer_flush(p);
+    if (p != NULL && !p->is_parent && ax__route_hooks.kill_sent != NULL) {
+        ax__route_hooks.kill_sent(p, pid, code);
+    }
     return 0;
 }
 
@@ -263,17 +275,6 @@ actor_ended(ax_actor *a)
 }
 
 void
-ax__route_forget_actor(ax_actor *a)
-{
-    while (a->held_peers != NULL) {
-        held_peer *h = a->held_peers;
-
-        a->held_peers = h->next;
-        ax__free(h);
-    }
-}
-
-void
 ax__route_init(size_t remote_limit)
 {
     ax_core_hooks *c = &ax__core_hooks;
@@ -283,7 +284,10 @@ ax__route_init(size_t remote_limit)
     c->kill_elsewhere = kill_elsewhere;
     c->gone_elsewhere = ax__remote_gone;
     c->mailbox_drained = ax__mailbox_drained;
-    c->turn_end = ax__peers_flush;
+    /* The turn is over: write what its actors sent now (their channels'
+     * prepare watchers were started too late for this turn), visiting
+     * only the channels with something to write. */
+    c->turn_end = ax__chans_flush_pending;
     ax__core_on_end(c->ended, actor_ended);
     ax__signal_hooks.is_remote = is_remote;
     ax__signal_hooks.send = send_half;

@@ -184,50 +184,112 @@ ax__route_moved(ax_pid pid, ax_peer *p)
 /*
  * The last REMEMBER ends of actors elsewhere that this process learned
  * (a DOWN or EXIT frame, a node going down): a join, kill, link or checked
- * send after the fact gets the real answer instead of a guess.
+ * send after the fact gets the real answer instead of a guess. A process
+ * that ends leaves two records (its first actor's, its node's), so the
+ * last 1,024 process actors at least are remembered. Every send to
+ * another process asks here, so the records are a hash by address (open
+ * addressing, linear probes, at most half full), and the oldest goes
+ * first (a ring of the addresses in the order they came).
  */
-#define REMEMBER 1024
+#define REMEMBER 2048
+#define GONE_CAP (2 * REMEMBER) /* a power of two */
 
 typedef struct gone_rec {
     ax_pid pid; /* the actor; id 0: every actor of the node */
     ax_exit_info info;
+    bool used;
 } gone_rec;
 
-static gone_rec gone[REMEMBER];
+static gone_rec gone[GONE_CAP];
+static ax_pid gone_order[REMEMBER];
 static size_t gone_next;
+
+static size_t
+gone_home(ax_pid pid)
+{
+    return (size_t)((pid.node ^ pid.id * 0xff51afd7ed558ccdu) *
+                        0x9e3779b97f4a7c15u >>
+                    32) &
+           (GONE_CAP - 1);
+}
+
+/* The slot of pid's record, or of the empty slot where it would go. */
+static size_t
+gone_slot(ax_pid pid)
+{
+    size_t i = gone_home(pid);
+
+    while (gone[i].used && !ax_pid_equal(gone[i].pid, pid)) {
+        i = (i + 1) & (GONE_CAP - 1);
+    }
+    return i;
+}
+
+/* Remove pid's record; later records of its probe run move up. */
+static void
+gone_erase(ax_pid pid)
+{
+    size_t i = gone_slot(pid), j = i;
+
+    if (!gone[i].used) {
+        return;
+    }
+    gone[i].used = false;
+    for (;;) {
+        size_t home;
+
+        j = (j + 1) & (GONE_CAP - 1);
+        if (!gone[j].used) {
+            return;
+        }
+        home = gone_home(gone[j].pid);
+        /* j's record may fill the hole at i unless its home lies in
+         * (i, j], cyclically */
+        if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
+            gone[i] = gone[j];
+            gone[j].used = false;
+            i = j;
+        }
+    }
+}
 
 void
 ax__remember_gone(ax_pid pid, const ax_exit_info *i)
 {
-    gone[gone_next % REMEMBER] = (gone_rec){pid, *i};
-    gone_next++;
+    size_t k = gone_slot(pid);
+
+    if (!gone[k].used) {
+        if (gone_next >= REMEMBER) { /* the oldest makes room */
+            gone_erase(gone_order[gone_next % REMEMBER]);
+            k = gone_slot(pid);
+        }
+        gone_order[gone_next % REMEMBER] = pid;
+        gone_next++;
+    }
+    gone[k] = (gone_rec){pid, *i, true};
 }
 
-/* How the remote actor pid ended, if known: true and *out. */
+/* How the remote actor pid ended, if known: true and *out. The actor's
+ * own record wins over its whole process's, whichever came last (a
+ * K_PID_DOWN with its exact reason comes just before its node's). */
 bool
 ax__remote_gone(ax_pid pid, ax_exit_info *out)
 {
-    size_t n = gone_next < REMEMBER ? gone_next : REMEMBER;
+    const gone_rec *g = &gone[gone_slot(pid)];
 
-    for (size_t k = 1; k <= n; k++) { /* newest first */
-        const gone_rec *g = &gone[(gone_next - k) % REMEMBER];
-
-        if (g->pid.node != pid.node) {
-            continue;
-        }
-        if (ax_pid_equal(g->pid, pid)) {
-            *out = g->info;
-            return true;
-        }
-        if (g->pid.id == 0) { /* its whole process went down */
-            *out = g->info;
-            if (pid.id != AX_FIRST_ID && g->info.kind != AX_EXIT_SIGNAL) {
-                out->kind = AX_EXIT_NOPROC; /* its own reason is unknown */
-            }
-            return true;
-        }
+    if (g->used) {
+        *out = g->info;
+        return true;
     }
-    return false;
+    g = &gone[gone_slot((ax_pid){pid.node, 0})];
+    if (!g->used) {
+        return false;
+    }
+    *out = g->info;
+    if (pid.id != AX_FIRST_ID && g->info.kind != AX_EXIT_SIGNAL) {
+        out->kind = AX_EXIT_NOPROC; /* its own reason is unknown */
+    }
+    return true;
 }
 
 bool

@@ -175,6 +175,10 @@ ax__spawn_links(ax_actor *parent, ax_actor *a, const ax_spawn_opts *o)
             *o->monitor_ref = ref;
         }
     }
+    if (rc < 0 && o->link) { /* a refused spawn leaves no link behind */
+        ax__list_remove(&parent->links, ax__pid_of(a), 0);
+        ax__list_remove(&a->links, ax__pid_of(parent), 0);
+    }
     return rc;
 }
 
@@ -206,6 +210,32 @@ ax__notify_watcher(ax_actor *w, ax_pid dead, uint64_t ref, bool for_call,
     }
 }
 
+/*
+ * The registries' watchers (id 0) to the front: a name is gone before
+ * anyone hears that its actor ended, also when each DOWN is a frame of its
+ * own that the watcher may read before the next one is sent.
+ */
+static void
+names_first(peer_ref **list)
+{
+    peer_ref *names = NULL, **tail = &names;
+
+    for (peer_ref **pp = list; *pp != NULL;) {
+        peer_ref *p = *pp;
+
+        if (p->pid.id == 0) {
+            *pp = p->next;
+            p->next = NULL;
+            *tail = p;
+            tail = &p->next;
+        } else {
+            pp = &p->next;
+        }
+    }
+    *tail = *list;
+    *list = names;
+}
+
 /* a ends: its partners and watchers hear of it, its monitors go. */
 static void
 links_release(ax_actor *a)
@@ -227,6 +257,7 @@ links_release(ax_actor *a)
         }
         ax__free(p);
     }
+    names_first(&a->watchers);
     while ((p = a->watchers) != NULL) {
         ax_actor *w = ax__lookup(p->pid);
 

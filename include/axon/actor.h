@@ -74,13 +74,20 @@ typedef struct ax_exit_info {
 
 /* Options of the runtime; zero fields mean the default. */
 typedef struct ax_runtime_opts {
-    int run_budget;      /* actor switches per loop iteration before I/O
-                            gets a turn; 0: 1024 */
-    int stop_timeout_ms; /* ax_fini: after asking child processes to stop,
-                            wait this long before SIGTERM; 0: 2000 */
-    int term_timeout_ms; /* then this long before SIGKILL; 0: 2000 */
-    size_t remote_limit; /* an unbounded mailbox fed from other processes
-                            pauses their channel at this length; 0: 1024 */
+    int run_budget;       /* actor switches per loop iteration before I/O
+                             gets a turn; 0: 1024 */
+    int stop_timeout_ms;  /* ax_fini: after asking child processes to stop,
+                             wait this long before SIGTERM; 0: 2000 */
+    int term_timeout_ms;  /* then this long before SIGKILL; 0: 2000 */
+    size_t remote_limit;  /* an unbounded mailbox fed from other processes
+                             pauses their channel at this length; 0: 1024 */
+    size_t max_processes; /* child processes (process actors spawned or
+                             promoted here) alive at once, in each process,
+                             counted until reaped (a DOWN may come a moment
+                             before); past it ax_spawn and ax_promote fail
+                             with AX_EAGAIN; 0: what RLIMIT_NPROC,
+                             RLIMIT_NOFILE and the memory allow (1 MiB
+                             each) */
 } ax_runtime_opts;
 
 /* Counters of one actor (ax_stats). */
@@ -148,10 +155,16 @@ void ax_runtime_stats_get(ax_runtime_stats *out);
  *
  * The new actor does not run before the caller waits or yields. opts may
  * be NULL for the defaults. With opts->name, the actor is registered under
- * that name (AX_EEXIST if the name is taken: nothing is spawned).
+ * that name (AX_EEXIST if the name is taken: nothing is spawned; for a
+ * process actor, every refusal comes before the fork, so a spawn that
+ * returns an error forked no process and ran nothing). Process actors
+ * are forked when the caller waits or yields; a caller that spawns
+ * process actors without ever blocking yields inside ax_spawn once 64
+ * wait to be forked (each holds two fds until then).
  * Returns 0 and the address in *out (may be NULL), or AX_EINVAL (also:
  * opts->link or opts->monitor outside an actor, where there is no one to
- * link or to notify), AX_EEXIST, AX_ENOMEM.
+ * link or to notify), AX_EEXIST, AX_ENOMEM, AX_EAGAIN (process placement:
+ * max_processes of ax_runtime_opts are alive).
  * Ownership: arg is the caller's; the actor gets the pointer.
  * Context: anywhere after ax_init.
  */
@@ -172,7 +185,10 @@ _Noreturn void ax_exit(int code);
  * ax_kill - end an actor with reason AX_EXIT_KILLED and code. A killed
  * actor that waits in recv, sleep, call, ax_wait_fd or a full mailbox
  * never resumes; everything it held in the runtime is released. Killing
- * oneself is ax_exit with a killed reason.
+ * oneself is ax_exit with a killed reason. A process actor that has not
+ * read the kill a second after (busy in code that never returns to its
+ * loop) has its process SIGKILLed by its parent, and still ends killed
+ * with code.
  * Returns 0, or AX_ESRCH (no such live actor).
  * Context: anywhere after ax_init; may not return when pid is ax_self().
  */
@@ -200,8 +216,8 @@ int ax_on_exit(void (*fn)(void *arg), void *arg);
  * parent's copy is never freed: it cannot know of it; promote where the
  * actor holds little. The actor's on-exit functions run in the child,
  * where it ends.
- * Returns 0 in the new process, or AX_ENOMEM / -errno (the actor did not
- * move and goes on where it was).
+ * Returns 0 in the new process, or AX_ENOMEM, AX_EAGAIN (max_processes
+ * alive) / -errno (the actor did not move and goes on where it was).
  * Context: actor (a coroutine actor; in any process), yields.
  */
 int ax_promote(void);

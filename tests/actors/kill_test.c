@@ -474,8 +474,8 @@ main(void)
     };
     /* A sender parked on a full mailbox of its own process: across
      * processes the receiving process stops reading its channel instead
-     * (tests/actors/process_test.c checks that), so these run with coroutine
-     * placement only. */
+     * (tests/actors/process_scale_test.c checks that), so these run with
+     * coroutine placement only. */
     const struct CMUnitTest local_only[] = {
         cmocka_unit_test_setup_teardown(
             test_lifecycle_killed_blocked_sender_leaves_the_waiting_senders,

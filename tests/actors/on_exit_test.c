@@ -266,8 +266,8 @@ main(void)
     };
     /* A sender parked on a full mailbox of its own process: across
      * processes the receiving process stops reading its channel instead
-     * (tests/actors/process_test.c checks that), so this one runs with
-     * coroutine placement only. */
+     * (tests/actors/process_scale_test.c checks that), so this one runs
+     * with coroutine placement only. */
     const struct CMUnitTest local_only[] = {
         cmocka_unit_test_setup_teardown(
             test_lifecycle_on_exit_send_to_full_mailbox_fails_with_eagain,

@@ -3,8 +3,8 @@
 
     python3 tests/fuzz/make_corpus.py
 
-Writes tests/fuzz/corpus/frame/* (for fuzz_frame.c) and corpus/msg/* (for
-fuzz_msg.c), and removes files there that it no longer writes, except
+Writes tests/fuzz/corpus/frame/* (for fuzz_frame.c), corpus/msg/* (for
+fuzz_msg.c) and corpus/ring/* (for fuzz_ring.c), and removes files there that it no longer writes, except
 inputs added by hand: regress-* (regressions of fixed bugs) and crash-*.
 The seeds are committed; run this again after changing it. Plain Python 3,
 no packages: the msgpack bytes are spelled out, so non-minimal and hostile
@@ -14,7 +14,9 @@ Input layouts (see the comments at the top of each target):
   frame: 4 control bytes (chunking/buffer/EAGAIN/EINTR/direct_min, max_frame
          selector, take/pause/direct_min, seed), then the stream of frames;
   msg:   a control byte (0x80: limits byte follows; 0x40: allocation
-         failures), then the message bytes.
+         failures), then the message bytes;
+  ring:  a script of operations (opcode byte, then its little-endian
+         arguments) on one 4 KiB ring's writer and reader.
 """
 import os
 import struct
@@ -214,6 +216,69 @@ def msg_seeds():
     s["alloc-failures-deep-limit"] = h("ff 00") + nest(200)
     return s
 
+# --- rings ------------------------------------------------------------------
+
+RING_CAP = 4096
+
+
+def put(n, pieces=0):
+    return struct.pack("<BHB", 0, n, pieces)
+
+
+COMMIT = b"\x01"
+
+
+def read(n):
+    return struct.pack("<BH", 2, n)
+
+
+def head(v):
+    return struct.pack("<BQ", 3, v)
+
+
+def tail(v):
+    return struct.pack("<BQ", 4, v)
+
+
+def sleep(keep=0):
+    return struct.pack("<BB", 5, keep)
+
+
+def wait(n):
+    return struct.pack("<BH", 6, n)
+
+
+ROOM = b"\x07"
+
+
+def ring_seeds():
+    wraps = b"".join(put(1000 + i * 7, i) + COMMIT + read(900 + i * 5)
+                     for i in range(40))
+    return {
+        "put-commit-read": put(100) + COMMIT + read(100),
+        "uncommitted": put(50) + read(50) + COMMIT + read(50),
+        "wraps": wraps,
+        "full-then-eagain": put(4000) + put(200, 3) + ROOM + COMMIT +
+        read(4000) + put(200, 3),
+        "exact-fill": put(RING_CAP, 2) + ROOM + COMMIT + read(RING_CAP),
+        "too-big": put(RING_CAP + 1) + put(65535, 3),
+        "sleep-then-commit": sleep(1) + put(8) + COMMIT + put(8) + COMMIT +
+        read(16),
+        "sleep-with-bytes": put(8) + COMMIT + sleep(1) + read(8),
+        "wait-room": put(4000) + COMMIT + wait(500) + read(10) + read(10) +
+        wait(20),
+        "hostile-head-far": put(10) + COMMIT + head(RING_CAP + 11) +
+        read(65535) + sleep(0),
+        "hostile-head-back": put(10) + COMMIT + read(5) + head(1) + read(10),
+        "hostile-head-inside": head(RING_CAP) + read(65535) + read(65535),
+        "hostile-tail-ahead": put(10) + COMMIT + tail(11) + ROOM + put(1) +
+        wait(1),
+        "hostile-tail-behind": put(4000) + COMMIT + read(4000) + put(4000) +
+        tail(0) + put(100) + ROOM,
+        "hostile-near-max": tail(2**64 - 5) + head(2**64 - 5) + put(20) +
+        COMMIT + read(20) + ROOM,
+    }
+
 # --- output -----------------------------------------------------------------
 
 
@@ -233,6 +298,7 @@ def write(kind, seeds):
 def main():
     write("frame", frame_seeds())
     write("msg", msg_seeds())
+    write("ring", ring_seeds())
     return 0
 
 

@@ -5,6 +5,7 @@
 
 #include <ev.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 ax_placement th_placement = AX_PLACE_COROUTINE;
@@ -58,6 +59,16 @@ driver_main(void *p)
     return 0;
 }
 
+const ax_runtime_opts *th_runtime_opts;
+
+bool
+th_rings(void)
+{
+    const char *c = getenv("AXON_CARRIER");
+
+    return c == NULL || strcmp(c, "pipes") != 0;
+}
+
 void
 th_run(void (*body)(void *arg), void *arg)
 {
@@ -67,7 +78,7 @@ th_run(void (*body)(void *arg), void *arg)
 
     failures = 0;
     first_failure[0] = '\0';
-    assert_int_equal(ax_init(NULL), 0);
+    assert_int_equal(ax_init(th_runtime_opts), 0);
     assert_int_equal(ax_spawn(driver_main, &d, NULL, NULL), 0);
     rc = ax_run();
     ax_runtime_stats_get(&st);

@@ -53,6 +53,13 @@ void th_fail(const char *file, int line, const char *fmt, ...)
  */
 void th_run(void (*body)(void *arg), void *arg);
 
+/* Whether process channels carry their frames in shared rings (not with
+ * AXON_CARRIER=pipes): some promises hold only there. */
+bool th_rings(void);
+
+/* The options th_run gives ax_init (NULL, the default: none). */
+extern const ax_runtime_opts *th_runtime_opts;
+
 /*
  * th_main_setup - call first in main(): creates libev's default loop, whose
  * fds live as long as the process (the application owns that loop), so

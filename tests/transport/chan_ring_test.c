@@ -1,0 +1,329 @@
+/*
+ * tests/transport/chan_ring_test.c - ax_chan with its frames in shared
+ * rings (ax__chan_use_ring, the process channels of the actor layer):
+ * what a process sent is delivered even when it exits right after the
+ * send without running its loop; frames larger than the ring go through
+ * it whole, both ways at once; a byte on the doorbell pipe that is not a
+ * doorbell ends reading with AX_EPROTO.
+ *
+ * A 64 KiB ring (smaller than the process channels' 512 KiB) makes the
+ * rings fill and wrap often. Children report through their exit status.
+ */
+#include "support/testutil.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include <axon.h>
+
+#include "transport/chan_internal.h"
+
+#define RING (64u * 1024u)
+#define SMALL 2000         /* frames of up to 200 bytes: all fit the ring */
+#define BIG (1024u * 1024) /* 16 rings' worth */
+#define BIGS 3
+
+static ax_ring_map *g_map;
+static int g_parent[2], g_child[2];
+
+/* Body byte i of frame n. */
+static uint8_t
+body_at(uint64_t n, size_t i)
+{
+    return (uint8_t)(n * 7 + i * 13 + (i >> 8));
+}
+
+static size_t
+small_len(uint64_t n)
+{
+    return (size_t)(n * 37 % 200);
+}
+
+static void
+fill(uint8_t *p, size_t len, uint64_t n)
+{
+    for (size_t i = 0; i < len; i++) {
+        p[i] = body_at(n, i);
+    }
+}
+
+static bool
+body_ok(const ax_frame *f, size_t len, uint64_t n)
+{
+    const uint8_t *p = f->body;
+
+    if (f->len != len) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] != body_at(n, i)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* What a side saw. */
+typedef struct side {
+    ax_chan *ch;
+    uint64_t got;
+    int err;
+    bool bad;      /* a frame out of order or with a wrong body */
+    bool echo;     /* send every frame back */
+    uint64_t want; /* stop the loop once this many came (0: never) */
+} side;
+
+static void
+on_frame(ax_chan *ch, ax_frame *f, void *ud)
+{
+    side *s = ud;
+    size_t len = f->hdr.kind == 2 ? BIG : small_len(f->hdr.flags);
+
+    if (f->hdr.src.id != s->got || !body_ok(f, len, f->hdr.src.id)) {
+        s->bad = true;
+    }
+    s->got++;
+    if (s->echo && ax_chan_send_urgent(ch, &f->hdr, f->body, f->len) != 0) {
+        s->bad = true;
+    }
+    /* Here, not in a check watcher: the last frames may come in the
+     * ring's poll before the loop blocks, and nothing wakes it after. */
+    if ((s->want != 0 && s->got == s->want) || s->bad) {
+        ev_break(ch->loop, EVBREAK_ALL);
+    }
+}
+
+static void
+on_error(ax_chan *ch, int err, void *ud)
+{
+    side *s = ud;
+
+    if (s->err == 0) {
+        s->err = err;
+    }
+    ev_break(ch->loop, EVBREAK_ALL);
+}
+
+static const ax_chan_cbs cbs = {on_frame, on_error, NULL};
+
+/* A channel over fds[0] (read) and fds[1] (write) on the rings, side k. */
+static ax_chan *
+open_side(struct ev_loop *loop, int fds[2], int k, side *s)
+{
+    ax_chan *ch = NULL;
+
+    if (ax_chan_new(loop, fds[0], fds[1], NULL, &cbs, s, &ch) != 0) {
+        return NULL;
+    }
+    ax__chan_use_ring(ch, ax__ring_map_hold(g_map), k);
+    s->ch = ch;
+    return ch;
+}
+
+static ax_frame_hdr
+hdr(uint64_t n, int kind)
+{
+    ax_frame_hdr h = {(uint8_t)kind, (uint8_t)n, {1, 2}, {0, n}};
+
+    return h;
+}
+
+/* The child's start: the parent's ends closed, a fresh loop, its side. */
+static struct ev_loop *
+child_start(side *s)
+{
+    struct ev_loop *loop;
+
+    close(g_parent[0]);
+    close(g_parent[1]);
+    loop = ev_loop_new(EVFLAG_AUTO);
+    if (loop == NULL || open_side(loop, g_child, 1, s) == NULL) {
+        _exit(90);
+    }
+    ax__ring_map_free(g_map); /* the channel holds it */
+    return loop;
+}
+
+/* Sends SMALL frames, running its loop only while the ring is full, and
+ * exits right after the last send: nothing flushed, no doorbell owed
+ * rung. */
+static int
+child_send_and_exit(void *arg)
+{
+    side s = {0};
+    struct ev_loop *loop = child_start(&s);
+    uint8_t body[256];
+
+    (void)arg;
+    for (uint64_t n = 0; n < SMALL; n++) {
+        ax_frame_hdr h = hdr(n, 1);
+        int rc;
+
+        fill(body, small_len((uint8_t)n), n);
+        while ((rc = ax_chan_send(s.ch, &h, body, small_len((uint8_t)n))) ==
+               AX_EAGAIN) {
+            ev_run(loop, EVRUN_ONCE);
+        }
+        CHILD_CHECK(rc == 0, 2);
+    }
+    _exit(0);
+}
+
+/* The parent's side, on the default loop. */
+static side
+parent_run(int (*child)(void *), pid_t *pid, void (*send)(side *s))
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    side s = {0};
+
+    assert_int_equal(ax__ring_map_new(RING, &g_map), 0);
+    assert_int_equal(ax_chan_pipes(g_parent, g_child), 0);
+    *pid = t_fork(child, NULL);
+    close(g_child[0]);
+    close(g_child[1]);
+    assert_non_null(open_side(loop, g_parent, 0, &s));
+    ax__ring_map_free(g_map);
+    if (send != NULL) {
+        send(&s);
+    }
+    ev_run(loop, 0);
+    return s;
+}
+
+static void
+test_frames_sent_right_before_exit_arrive(void **state)
+{
+    pid_t pid;
+    side s;
+
+    (void)state;
+    s = parent_run(child_send_and_exit, &pid, NULL);
+    assert_int_equal(t_wait(pid), 0);
+    assert_false(s.bad);
+    assert_int_equal(s.got, SMALL);
+    assert_int_equal(s.err, AX_EOF);
+    ax_chan_close(s.ch);
+}
+
+/* Echoes every frame, until the parent's end. */
+static int
+child_echo(void *arg)
+{
+    side s = {.echo = true};
+    struct ev_loop *loop = child_start(&s);
+
+    (void)arg;
+    ev_run(loop, 0);
+    CHILD_CHECK(!s.bad, 2);
+    CHILD_CHECK(s.err == AX_EOF, 3);
+    CHILD_CHECK(s.got == BIGS + SMALL, 4);
+    ax_chan_close(s.ch);
+    ev_loop_destroy(loop);
+    return 0;
+}
+
+static void
+send_mixed(side *s)
+{
+    static uint8_t big[BIG];
+    uint8_t body[256];
+    uint64_t n = 0;
+
+    for (int b = 0; b < BIGS; b++) {
+        ax_frame_hdr h = hdr(n, 2);
+
+        fill(big, BIG, n);
+        /* copied by send_urgent: big can be refilled */
+        assert_int_equal(ax_chan_send_urgent(s->ch, &h, big, BIG), 0);
+        n++;
+        for (int i = 0; i < SMALL / BIGS; i++, n++) {
+            ax_frame_hdr hs = hdr(n, 1);
+
+            fill(body, small_len((uint8_t)n), n);
+            assert_int_equal(
+                ax_chan_send_urgent(s->ch, &hs, body, small_len((uint8_t)n)),
+                0);
+        }
+    }
+    for (; n < BIGS + SMALL; n++) {
+        ax_frame_hdr hs = hdr(n, 1);
+
+        fill(body, small_len((uint8_t)n), n);
+        assert_int_equal(
+            ax_chan_send_urgent(s->ch, &hs, body, small_len((uint8_t)n)), 0);
+    }
+}
+
+static void
+test_frames_larger_than_the_ring_go_through_both_ways(void **state)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    side s = {.want = BIGS + SMALL};
+    pid_t pid;
+
+    (void)state;
+    assert_int_equal(ax__ring_map_new(RING, &g_map), 0);
+    assert_int_equal(ax_chan_pipes(g_parent, g_child), 0);
+    pid = t_fork(child_echo, NULL);
+    close(g_child[0]);
+    close(g_child[1]);
+    assert_non_null(open_side(loop, g_parent, 0, &s));
+    ax__ring_map_free(g_map);
+    send_mixed(&s);
+    ev_run(loop, 0);
+    assert_false(s.bad);
+    assert_int_equal(s.got, BIGS + SMALL);
+    assert_int_equal(s.err, 0);
+    ax_chan_close(s.ch); /* the child sees its end */
+    assert_int_equal(t_wait(pid), 0);
+}
+
+/* Writes a byte that is not a doorbell, then waits for its end. */
+static int
+child_bad_bell(void *arg)
+{
+    side s = {0};
+    struct ev_loop *loop = child_start(&s);
+    int wfd;
+
+    (void)arg;
+    ax_chan_fds(s.ch, NULL, &wfd);
+    CHILD_CHECK(write(wfd, "?", 1) == 1, 2);
+    ev_run(loop, 0); /* until the parent closes */
+    ax_chan_close(s.ch);
+    ev_loop_destroy(loop);
+    return 0;
+}
+
+static void
+test_a_stray_byte_on_the_doorbell_pipe_is_an_error(void **state)
+{
+    pid_t pid;
+    side s;
+
+    (void)state;
+    s = parent_run(child_bad_bell, &pid, NULL);
+    assert_int_equal(s.err, AX_EPROTO);
+    ax_chan_close(s.ch);
+    assert_int_equal(t_wait(pid), 0);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_frames_sent_right_before_exit_arrive),
+        T(test_frames_larger_than_the_ring_go_through_both_ways),
+        T(test_a_stray_byte_on_the_doorbell_pipe_is_an_error),
+    };
+
+    ev_default_loop(0); /* its fds are not a test's */
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
