@@ -7,6 +7,8 @@
  *   chan_stream_32   one-way 32-byte frames; floor: one write(2) of 32
  *                    bytes per message, reader reads 256 KiB at a time
  *   chan_stream_64k  one-way 64 KiB frames; floor: 64 KiB write(2)s
+ *   chan_ring_*      the same three with the frames in shared-memory rings
+ *                    and the pipes as doorbells, as between process actors
  *
  * Every run forks a fresh child, synchronises once, then times only the
  * transfer. The child is reaped before the run returns.
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "transport/chan_internal.h"
 
 #define PING_BODY 16
 #define PING_COUNT 200000
@@ -53,6 +56,11 @@ set_pipe_size(int fd)
 }
 
 /* --- plumbing shared by every workload ---------------------------------- */
+
+/* The rings of the run of a chan_ring_* workload (NULL: pipes only),
+ * mapped before the fork; each side's channel holds it once. */
+static ax_ring_map *ring_map;
+#define RING_CAP (512u << 10) /* as a process actor's channel */
 
 struct peer {
     struct ev_loop *loop;
@@ -96,8 +104,9 @@ on_drain(ax_chan *ch, void *ud)
     p->drained = 1;
 }
 
+/* side: 0 in the parent, 1 in the child (which ring it writes). */
 static void
-peer_open(struct peer *p, int rfd, int wfd,
+peer_open(struct peer *p, int rfd, int wfd, int side,
           void (*on_frame)(ax_chan *, ax_frame *, void *))
 {
     ax_chan_cbs cbs = {on_frame, on_error_stop, on_drain};
@@ -106,6 +115,9 @@ peer_open(struct peer *p, int rfd, int wfd,
     o.pipe_size = getenv("AXON_BENCH_PIPE_SIZE") ? (size_t)pipe_size() : 0;
     p->loop = ev_loop_new(EVFLAG_AUTO);
     must(ax_chan_new(p->loop, rfd, wfd, &o, &cbs, p, &p->ch), "chan");
+    if (ring_map != NULL) {
+        ax__chan_use_ring(p->ch, ax__ring_map_hold(ring_map), side);
+    }
 }
 
 static void
@@ -115,13 +127,23 @@ peer_close(struct peer *p)
     ev_loop_destroy(p->loop);
 }
 
-/* Fork a child that runs fn on its own channel ends, then _exit(0). */
+/* Fork a child that runs fn on its own channel ends, then _exit(0); with
+ * ring_cap, the channel's frames go through rings of that size. */
+static size_t ring_cap;
+
 static pid_t
 spawn_chan_child(int parent[2], int child[2], void (*fn)(int rfd, int wfd))
 {
     pid_t pid;
 
     must(ax_chan_pipes(parent, child), "pipes");
+    if (ring_map != NULL) {
+        ax__ring_map_free(ring_map); /* of a run that failed */
+        ring_map = NULL;
+    }
+    if (ring_cap > 0) {
+        must(ax__ring_map_new(ring_cap, &ring_map), "rings");
+    }
     pid = fork();
     if (pid < 0) {
         bench_die("fork: %s", strerror(errno));
@@ -135,6 +157,14 @@ spawn_chan_child(int parent[2], int child[2], void (*fn)(int rfd, int wfd))
     close(child[0]);
     close(child[1]);
     return pid;
+}
+
+/* After peer_open in the parent: the channel holds the rings now. */
+static void
+rings_held(void)
+{
+    ax__ring_map_free(ring_map);
+    ring_map = NULL;
 }
 
 static void
@@ -203,7 +233,7 @@ echo_child(int rfd, int wfd)
 {
     struct peer p = {0};
 
-    peer_open(&p, rfd, wfd, echo_frame);
+    peer_open(&p, rfd, wfd, 1, echo_frame);
     ev_run(p.loop, 0);
     peer_close(&p);
 }
@@ -229,7 +259,8 @@ chan_pingpong(void)
     char body[PING_BODY] = "ping";
     double t0, t;
 
-    peer_open(&p, parent[0], parent[1], ping_frame);
+    peer_open(&p, parent[0], parent[1], 0, ping_frame);
+    rings_held();
     p.target = 1; /* warm up: one round trip */
     must(ax_chan_send(p.ch, &hdr, body, sizeof(body)), "ping");
     run_until_done(&p);
@@ -354,7 +385,7 @@ sink_child(int rfd, int wfd)
     struct peer p = {0};
 
     p.target = stream_target;
-    peer_open(&p, rfd, wfd, count_frame);
+    peer_open(&p, rfd, wfd, 1, count_frame);
     ev_run(p.loop, 0);
     peer_close(&p);
 }
@@ -381,7 +412,8 @@ stream(uint64_t n, size_t len)
 
     stream_target = n + 1; /* one warm-up frame */
     pid = spawn_chan_child(parent, child, sink_child);
-    peer_open(&p, parent[0], parent[1], ack_frame);
+    peer_open(&p, parent[0], parent[1], 0, ack_frame);
+    rings_held();
     send_waiting(&p, body, len);
     ev_run(p.loop, EVRUN_NOWAIT);
     t0 = bench_now();
@@ -410,6 +442,36 @@ chan_stream_64k(void)
     uint64_t n = bench_count(STREAM64K_COUNT);
 
     return (double)n * BIG_BODY / stream(n, BIG_BODY) / 1e6;
+}
+
+/* The same through rings: ring_cap is set for the run only. */
+static double
+on_rings(double (*fn)(void))
+{
+    double r;
+
+    ring_cap = RING_CAP;
+    r = fn();
+    ring_cap = 0;
+    return r;
+}
+
+static double
+chan_ring_pingpong(void)
+{
+    return on_rings(chan_pingpong);
+}
+
+static double
+chan_ring_stream_32(void)
+{
+    return on_rings(chan_stream_32);
+}
+
+static double
+chan_ring_stream_64k(void)
+{
+    return on_rings(chan_stream_64k);
 }
 
 static uint64_t raw_total; /* bytes the raw sink child expects */
@@ -482,5 +544,14 @@ const bench_workload bench_chan_workloads[] = {
      chan_stream_32, bench_floor_stream_32},
     {"chan_stream_64k", "MB/s", "one-way 64 KiB frames to another process",
      chan_stream_64k, bench_floor_stream_64k},
+    {"chan_ring_pingpong", "us",
+     "round trip of a 16-byte frame through shared-memory rings",
+     chan_ring_pingpong, bench_floor_pingpong},
+    {"chan_ring_stream_32", "msg/s",
+     "one-way 32-byte frames through shared-memory rings", chan_ring_stream_32,
+     bench_floor_stream_32},
+    {"chan_ring_stream_64k", "MB/s",
+     "one-way 64 KiB frames through shared-memory rings", chan_ring_stream_64k,
+     bench_floor_stream_64k},
     {NULL, NULL, NULL, NULL, NULL},
 };

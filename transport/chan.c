@@ -239,6 +239,12 @@ kick_stop(ax_chan *ch)
     }
 }
 
+bool
+ax__chans_kicked(void)
+{
+    return kicks > 0;
+}
+
 void
 ax__chans_stop_kicks(void)
 {
@@ -817,6 +823,7 @@ ax__chans_forget(ax_ring_map *keep)
     ax__forsake(all_channels);
     all_channels = NULL;
     pending = NULL;
+    ax__chans_ring_forget();
 }
 
 ax_chan *

@@ -34,6 +34,15 @@ typedef struct ax_chan_ring {
     bool owed;       /* the reader sleeps: ring at the next flush */
     bool cold;       /* quiet: no poll, asleep until a doorbell */
     unsigned quiet;  /* polls in a row that found nothing */
+    /* Spinning before sleeping (chan_ring.c, "spin"): */
+    ev_prepare spin;       /* last before the loop blocks: spin, or sleep */
+    ax_chan *spin_next;    /* the channels the next spin looks at */
+    ax_chan **spin_link;   /* NULL: not among them */
+    uint64_t polled_bytes; /* rd.bytes before this iteration's poll */
+    double budget;         /* seconds this channel may spin (adapts) */
+    double active_at;      /* loop time a frame last came or went */
+    double slept_at;       /* when this reader last slept without budget */
+    bool sent;             /* a frame went since the last poll */
 } ax_chan_ring;
 
 struct ax_chan {
@@ -135,6 +144,8 @@ size_t ax__chan_fds(void);
 
 /* Start ch's kick (if it is not): the next poll does not block. */
 void ax__chan_kick(ax_chan *ch);
+/* Whether some channel's kick is active. */
+bool ax__chans_kicked(void);
 
 /*
  * ax__chans_stop_kicks - in a forked child, before the inherited loop is
@@ -156,6 +167,22 @@ void ax__chan_flusher_start(ax_chan *ch);
  * freeing them or writing to them (ax__forsake).
  */
 void ax__chans_forget(ax_ring_map *keep);
+
+/*
+ * ax__chans_spin_hooks - how the owner of the loop takes part in the
+ * spin before it blocks (chan_ring.c): busy() says it has work of its own
+ * (then the loop must not block, and nobody spins); turn() does the work
+ * the frames just delivered made (a scheduler's turn), from inside the
+ * spin. Either may be NULL. The actor runtime sets both.
+ */
+void ax__chans_spin_hooks(bool (*busy)(void), void (*turn)(void));
+
+/* ax__chans_spin_max - the longest a reader spins, in seconds (0: never;
+ * AXON_SPIN_US overrides the default). */
+double ax__chans_spin_max(void);
+
+/* chan_ring.c: a forked child's inherited channels are gone. */
+void ax__chans_ring_forget(void);
 
 /* Walk every open channel of this process (the tests look at them). */
 ax_chan *ax__chan_first(void);

@@ -13,9 +13,9 @@
  * watcher then says the reader sleeps (ax__ring_sleep), and the `awake`
  * check watcher takes it back after the poll, so a writer rings only the
  * first time after the reader went to sleep. Frames read in the poll are
- * delivered there, in a prepare callback, and the loop may block right
- * after: an owner acts on a frame in on_frame, not in a check watcher.
- * A channel whose polls found
+ * delivered there, in a prepare callback; the loop then polls its fds
+ * without blocking (see delivered()). Channels that were active a moment
+ * ago spin before the loop blocks (see "spin"). A channel whose polls found
  * nothing COLD_POLLS times in a row stops polling and stays asleep until
  * a doorbell comes, so a loop iteration costs the same with ten thousand
  * quiet channels (and writes nothing to them: a forked child keeps
@@ -26,12 +26,28 @@
 #include "transport/chan_internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/error.h"
 
 /* Empty polls in a row after which a channel sleeps until a doorbell. */
 #define COLD_POLLS 4
+
+/* Spinning before sleeping (see "spin" below). */
+#define SPIN_MAX_DEFAULT 20e-6 /* seconds a reader may spin */
+#define SPIN_MIN 0.5e-6        /* a budget below it is none */
+#define ACTIVE_WINDOW 1e-3     /* a frame came or went within it: spin */
+#define SPIN_TOTAL 1e-3        /* the longest one spin keeps the loop */
+#define SPIN_MEMBERS 64        /* channels one spin looks at, at most */
+
+static double spin_max = -1;     /* -1: AXON_SPIN_US not read yet */
+static ax_chan *spin_set;        /* channels that spin before this block */
+static bool (*owner_busy)(void); /* ax__chans_spin_hooks */
+static void (*owner_turn)(void);
+
+static void spin_leave(ax_chan *ch);
 
 /* Ring the peer (it sleeps, or it waits for room). A full pipe is a
  * doorbell already rung. Returns 0 or -errno. */
@@ -125,6 +141,7 @@ ax__chan_ring_put(ax_chan *ch, const uint8_t *head, const void *body,
     ch->st.frames_out++;
     ch->st.bytes_out += AX_FRAME_OVERHEAD + len;
     ch->st.writes++;
+    ch->ring->sent = true;
     if (ax__ring_commit(&ch->ring->tx)) {
         owe_bell(ch);
     }
@@ -158,6 +175,7 @@ ax__chan_ring_sink(void *ctx, const struct iovec *iov, int n)
         errno = EPROTO;
         return -1;
     }
+    ch->ring->sent = true;
     if (ax__ring_commit(&ch->ring->tx)) {
         owe_bell(ch);
     }
@@ -233,6 +251,7 @@ warm_up(ax_chan *ch)
     if (r->cold) {
         r->cold = false;
         ev_prepare_start(ch->loop, &r->poll);
+        ev_prepare_start(ch->loop, &r->spin);
         ev_check_start(ch->loop, &r->awake);
     }
 }
@@ -245,14 +264,53 @@ cool_down(ax_chan *ch)
 
     r->cold = true;
     ev_prepare_stop(ch->loop, &r->poll);
+    ev_prepare_stop(ch->loop, &r->spin);
     ev_check_stop(ch->loop, &r->awake);
+}
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Nothing more for ch to do before the loop blocks: say it sleeps, or,
+ * if bytes came meanwhile, keep the loop from blocking. */
+static void
+settle(ax_chan *ch)
+{
+    ax_chan_ring *r = ch->ring;
+
+    if (!reading(ch) || r->eof) {
+        return;
+    }
+    if (!ax__ring_sleep(&r->rx)) {
+        r->quiet = 0;
+        ax__chan_kick(ch); /* bytes came: no block */
+        return;
+    }
+    if (r->budget < SPIN_MIN) {
+        r->slept_at = now_s(); /* a frame soon after: spinning would pay */
+    }
+    if (ch->rd.bytes != r->polled_bytes) {
+        r->quiet = 0;
+    } else if (++r->quiet >= COLD_POLLS) {
+        cool_down(ch); /* asleep from now on, until a doorbell */
+    }
 }
 
 void
 ax__chan_ring_readable(ax_chan *ch)
 {
+    ax_chan_ring *r = ch->ring;
     int rc;
 
+    if (r->budget < SPIN_MIN && now_s() - r->slept_at < spin_max) {
+        r->budget = spin_max; /* woken right after it slept */
+    }
     warm_up(ch);
     ch->busy++;
     rc = take_bells(ch);
@@ -266,30 +324,274 @@ ax__chan_ring_readable(ax_chan *ch)
     ax__chan_leave(ch);
 }
 
+/* --- spin ---------------------------------------------------------------
+ *
+ * A reader that had a frame come or go a moment ago (ACTIVE_WINDOW)
+ * expects the next one soon: an answer to what it sent, the next of a
+ * stream. Waking from the loop's poll costs tens of microseconds on a VM;
+ * finding bytes in a ring one watches costs nothing. So before the loop
+ * blocks, such channels spin: the last prepare watcher (EV_MINPRI: after
+ * the scheduler's turn and every flush) watches their rings for up to
+ * their budget, without saying they sleep (writers ring no doorbell
+ * meanwhile). What comes is delivered there; then the owner's turn hook
+ * runs what it made runnable (the actor runtime: one scheduler turn,
+ * whose end flushes what its actors sent), and the spin goes on. A round
+ * trip between two busy processes so makes no syscall at all.
+ *
+ * Bounds: nobody spins while the owner or a channel has work that keeps
+ * the loop from blocking (owner_busy, a kick), one spin keeps the loop at
+ * most SPIN_TOTAL before it polls its fds, and a spin that finds nothing
+ * halves the channels' budgets, down to none (then they sleep at once);
+ * a frame that comes within the longest spin after a reader slept gives
+ * it its budget back. An idle process never spins.
+ */
+
+void
+ax__chans_spin_hooks(bool (*busy)(void), void (*turn)(void))
+{
+    owner_busy = busy;
+    owner_turn = turn;
+}
+
+double
+ax__chans_spin_max(void)
+{
+    if (spin_max < 0) {
+        const char *s = getenv("AXON_SPIN_US");
+
+        spin_max = s != NULL && *s != '\0' ? atof(s) * 1e-6 : SPIN_MAX_DEFAULT;
+        if (!(spin_max >= 0)) {
+            spin_max = 0;
+        }
+    }
+    return spin_max;
+}
+
+void
+ax__chans_ring_forget(void)
+{
+    spin_set = NULL; /* its channels are forsaken */
+}
+
+static void
+spin_join(ax_chan *ch)
+{
+    ax_chan_ring *r = ch->ring;
+
+    if (r->spin_link != NULL) {
+        return;
+    }
+    r->spin_next = spin_set;
+    r->spin_link = &spin_set;
+    if (spin_set != NULL) {
+        spin_set->ring->spin_link = &r->spin_next;
+    }
+    spin_set = ch;
+}
+
+static void
+spin_leave(ax_chan *ch)
+{
+    ax_chan_ring *r = ch->ring;
+
+    if (r == NULL || r->spin_link == NULL) {
+        return;
+    }
+    *r->spin_link = r->spin_next;
+    if (r->spin_next != NULL) {
+        r->spin_next->ring->spin_link = r->spin_link;
+    }
+    r->spin_next = NULL;
+    r->spin_link = NULL;
+}
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+/*
+ * Frames were delivered from a prepare callback (a poll or a spin), after
+ * which libev would block. An owner with a turn hook (the actor runtime)
+ * acts on them in its turn; any other owner gets the loop iteration end
+ * without blocking, as after a frame read from a pipe: an owner that runs
+ * the loop once at a time and looks at what on_frame did (ev_run with
+ * EVRUN_ONCE) sees it at once, and does not wait in the poll for a frame
+ * that will never come.
+ */
+static void
+delivered(ax_chan *ch)
+{
+    if (owner_turn == NULL) {
+        ax__chan_kick(ch);
+    }
+}
+
+/* Whether the loop will not block anyway: then nobody spins. */
+static bool
+vetoed(void)
+{
+    return ax__chans_kicked() || (owner_busy != NULL && owner_busy());
+}
+
+static bool
+member(const ax_chan *ch)
+{
+    return ch->ring->spin_link != NULL && reading(ch) && !ch->ring->eof;
+}
+
+/* Watch the members' rings until one holds bytes (true) or `until`. */
+static bool
+wait_bytes(ax_chan **m, int n, double until)
+{
+    for (unsigned i = 0;; i++) {
+        for (int k = 0; k < n; k++) {
+            if (member(m[k]) && ax__ring_pending(&m[k]->ring->rx) > 0) {
+                return true;
+            }
+        }
+        if ((i & 31) == 31 && now_s() >= until) {
+            return false;
+        }
+        cpu_relax();
+    }
+}
+
+/* Deliver what came to the members; the longest budget among them. */
+static double
+deliver(ax_chan **m, int n)
+{
+    double most = 0;
+
+    for (int k = 0; k < n; k++) {
+        ax_chan_ring *r = m[k]->ring;
+
+        if (member(m[k]) && ax__ring_pending(&r->rx) > 0) {
+            r->budget = spin_max;
+            polling++;
+            pump(m[k]);
+            polling--;
+            delivered(m[k]);
+        }
+        most = r->budget > most ? r->budget : most;
+    }
+    return most;
+}
+
+/* The members of loop's spin: held, out of the set once done. Members
+ * past SPIN_MEMBERS settle at once. Returns how many. */
+static int
+collect(struct ev_loop *loop, ax_chan **m, double *most)
+{
+    int n = 0;
+
+    *most = 0;
+    for (ax_chan *ch = spin_set, *next; ch != NULL; ch = next) {
+        next = ch->ring->spin_next;
+        if (ch->loop != loop) {
+            continue;
+        }
+        if (n == SPIN_MEMBERS) {
+            spin_leave(ch);
+            settle(ch);
+            continue;
+        }
+        ch->busy++;
+        m[n++] = ch;
+        *most = ch->ring->budget > *most ? ch->ring->budget : *most;
+    }
+    return n;
+}
+
+static void
+spin(struct ev_loop *loop)
+{
+
+    ax_chan *m[SPIN_MEMBERS];
+    double most, t0, end;
+    bool found = false;
+    int n = collect(loop, m, &most);
+
+    t0 = now_s();
+    end = t0 + SPIN_TOTAL;
+    while (!vetoed() && (found = wait_bytes(m, n, t0 + most))) {
+        most = deliver(m, n);
+        if (owner_turn != NULL) {
+            owner_turn(); /* its actors run; the turn's end flushes */
+        } else {
+            ax__chans_flush_pending();
+        }
+        if ((t0 = now_s()) >= end) {
+            break;
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        ax_chan *ch = m[k];
+
+        if (member(ch)) {
+            spin_leave(ch);
+            if (found) { /* awake: the kick makes the loop poll it again */
+                ax__chan_kick(ch);
+            } else {
+                if (!vetoed()) {
+                    ch->ring->budget /= 2; /* nothing came in its budget */
+                    if (ch->ring->budget < SPIN_MIN) {
+                        ch->ring->budget = 0;
+                    }
+                }
+                settle(ch);
+            }
+        } else {
+            spin_leave(ch);
+        }
+        ax__chan_leave(ch);
+    }
+}
+
+static void
+on_spin(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    ax_chan *ch = w->data;
+
+    (void)revents;
+    if (ch->ring->spin_link != NULL) {
+        spin(loop); /* the first of this loop's spinners spins for all */
+    }
+}
+
 static void
 on_poll(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     ax_chan *ch = w->data;
-    uint64_t before;
+    ax_chan_ring *r = ch->ring;
 
-    (void)loop;
     (void)revents;
     if (!reading(ch)) {
         return;
     }
     ch->busy++;
     polling++;
-    before = ch->rd.bytes;
+    r->polled_bytes = ch->rd.bytes;
     pump(ch); /* what came while this loop was busy: no syscall */
     polling--;
-    if (reading(ch) && !ch->ring->eof) {
-        if (!ax__ring_sleep(&ch->ring->rx)) {
-            ch->ring->quiet = 0;
-            ax__chan_kick(ch); /* bytes came: no block */
-        } else if (ch->rd.bytes != before) {
-            ch->ring->quiet = 0;
-        } else if (++ch->ring->quiet >= COLD_POLLS) {
-            cool_down(ch); /* asleep from now on, until a doorbell */
+    if (ch->rd.bytes != r->polled_bytes) {
+        delivered(ch);
+    }
+    if (ch->rd.bytes != r->polled_bytes || r->sent) {
+        r->sent = false;
+        r->active_at = ev_now(loop);
+    }
+    if (reading(ch) && !r->eof) {
+        if (spin_max > 0 && r->budget >= SPIN_MIN &&
+            ev_now(loop) - r->active_at < ACTIVE_WINDOW) {
+            spin_join(ch); /* the spin, last before the block, settles it */
+        } else {
+            settle(ch);
         }
     }
     ax__chan_leave(ch);
@@ -313,8 +615,11 @@ ax__chan_use_ring(ax_chan *ch, ax_ring_map *m, int side)
     r->map = m;
     ax__ring_open(m, side, &r->tx, &r->rx);
     ev_prepare_init(&r->poll, on_poll);
+    ev_prepare_init(&r->spin, on_spin);
+    ev_set_priority(&r->spin, EV_MINPRI);
     ev_check_init(&r->awake, on_awake);
-    r->poll.data = r->awake.data = ch;
+    r->poll.data = r->awake.data = r->spin.data = ch;
+    r->budget = ax__chans_spin_max();
     ch->ring = r;
     /* Cold: asleep (a new map's readers already are), so the first frame
      * that comes rings, and its doorbell starts the polls. Nothing runs
@@ -333,7 +638,9 @@ void
 ax__chan_ring_stop(ax_chan *ch)
 {
     if (ch->ring != NULL) {
+        spin_leave(ch);
         ev_prepare_stop(ch->loop, &ch->ring->poll);
+        ev_prepare_stop(ch->loop, &ch->ring->spin);
         ev_check_stop(ch->loop, &ch->ring->awake);
     }
 }

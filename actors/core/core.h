@@ -227,6 +227,16 @@ ax_pid ax__pid_of(const ax_actor *a);
 void ax__make_runnable(ax_actor *a);
 
 /*
+ * ax__sched_turn - one turn of the scheduler (what its prepare watcher
+ * does before the loop blocks: run ready actors, then turn_end); also
+ * called from inside a channel's spin when frames came (route hands it to
+ * transport). ax__sched_busy - whether the loop must not block: actors
+ * are ready, or ax_run is ending.
+ */
+void ax__sched_turn(void);
+bool ax__sched_busy(void);
+
+/*
  * Make a newly spawned actor runnable: right after the running actor's
  * earlier children (so a spawning actor's children run next, in spawn
  * order, depth first), or at the tail when spawned outside any actor.

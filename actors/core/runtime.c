@@ -240,14 +240,21 @@ run_done(void)
     return rt->st.actors == 0 && !(hooks->busy != NULL && hooks->busy());
 }
 
-static void
-on_sched(struct ev_loop *loop, ev_prepare *w, int revents)
+/* Whether the loop must run on without blocking: actors are ready, or
+ * ax_run is about to return. */
+bool
+ax__sched_busy(void)
 {
+    return !rq_empty() || (rt->in_run && (rt->stop || run_done()));
+}
+
+void
+ax__sched_turn(void)
+{
+    struct ev_loop *loop = rt->loop;
     int budget = rt->budget;
     ax_actor *a;
 
-    (void)w;
-    (void)revents;
     while (budget-- > 0 && (a = rq_pop()) != NULL) {
         run_actor(a);
     }
@@ -262,6 +269,15 @@ on_sched(struct ev_loop *loop, ev_prepare *w, int revents)
     if (rt->in_run && (rt->stop || run_done())) {
         ev_break(loop, EVBREAK_ALL);
     }
+}
+
+static void
+on_sched(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    ax__sched_turn();
 }
 
 static void

@@ -288,6 +288,9 @@ ax__route_init(size_t remote_limit)
      * prepare watchers were started too late for this turn), visiting
      * only the channels with something to write. */
     c->turn_end = ax__chans_flush_pending;
+    /* A ring channel spinning before the loop blocks runs the actors its
+     * frames made ready, and spins on (transport/chan_ring.c). */
+    ax__chans_spin_hooks(ax__sched_busy, ax__sched_turn);
     ax__core_on_end(c->ended, actor_ended);
     ax__signal_hooks.is_remote = is_remote;
     ax__signal_hooks.send = send_half;

@@ -263,7 +263,7 @@ body_down_reaches_only_whom_it_concerns(void *arg)
 {
     ax_spawn_opts o = proc_opts();
     ax_pid all[BYSTANDERS + 2], from;
-    int64_t before[BYSTANDERS + 2], n;
+    int64_t before[BYSTANDERS + 2] = {0}, n;
     const int watcher = BYSTANDERS, victim = BYSTANDERS + 1;
 
     (void)arg;
