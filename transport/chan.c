@@ -394,6 +394,9 @@ ax__chan_deliver(void *ud, ax_frame *f)
     ax_chan *ch = ud;
 
     ch->st.frames_in++;
+    if (ch->ring != NULL) {
+        ch->ring->expect = false; /* until it sends again (chan_ring.c) */
+    }
     ch->cbs.on_frame(ch, f, ch->ud);
     return !ch->closing && !ch->read_paused && ch->rerr == 0;
 }

@@ -31,7 +31,7 @@ typedef struct ax_chan_ring {
     ev_prepare poll; /* before the loop blocks: read, then say it sleeps */
     ev_check awake;  /* after the loop woke: no doorbell is needed */
     bool eof;        /* the doorbell pipe ended: the peer wrote its last */
-    bool owed;       /* the reader sleeps: ring at the next flush */
+    bool unchecked;  /* published since the last look at the reader */
     bool cold;       /* quiet: no poll, asleep until a doorbell */
     unsigned quiet;  /* polls in a row that found nothing */
     /* Spinning before sleeping (chan_ring.c, "spin"): */
@@ -43,6 +43,9 @@ typedef struct ax_chan_ring {
     double active_at;      /* loop time a frame last came or went */
     double slept_at;       /* when this reader last slept without budget */
     bool sent;             /* a frame went since the last poll */
+    bool expect;           /* it sent since its last frame came: an answer
+                              may be due */
+    size_t need;           /* > 0: the writer waits for this much room */
 } ax_chan_ring;
 
 struct ax_chan {

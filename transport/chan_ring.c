@@ -102,22 +102,24 @@ take_bells(ax_chan *ch)
 }
 
 /*
- * A commit found the reader asleep. Its doorbell waits for the flush at
- * the end of the scheduler's turn (or before the loop blocks): the frames
- * are already where the reader finds them, even if this process dies
- * first, and one doorbell then wakes the reader for the whole turn.
+ * A frame was published: the reader finds it where it is, even if this
+ * process dies at the next instruction. Whether the reader sleeps and
+ * must be rung is looked at once, at the flush at the end of the
+ * scheduler's turn (or before the loop blocks): one fence and at most one
+ * doorbell for the whole turn, not one fence per frame.
  */
 /* Inside a ring's poll (a prepare callback), which may forward frames to
  * other channels. */
 static int polling;
 
 static void
-owe_bell(ax_chan *ch)
+published(ax_chan *ch)
 {
-    ch->ring->owed = true;
-    ax__chan_flusher_start(ch);
-    if (polling > 0) {     /* a prepare watcher started now would only run */
-        ax__chan_kick(ch); /* after the loop blocked */
+    ch->ring->sent = true;
+    ch->ring->expect = true;
+    if (!ch->ring->unchecked) {
+        ch->ring->unchecked = true;
+        ax__chan_flusher_start(ch); /* inside a poll: flushed after it */
     }
 }
 
@@ -141,9 +143,8 @@ ax__chan_ring_put(ax_chan *ch, const uint8_t *head, const void *body,
     ch->st.frames_out++;
     ch->st.bytes_out += AX_FRAME_OVERHEAD + len;
     ch->st.writes++;
-    ch->ring->sent = true;
-    if (ax__ring_commit(&ch->ring->tx)) {
-        owe_bell(ch);
+    if (ax__ring_publish(&ch->ring->tx)) {
+        published(ch);
     }
     return 1;
 }
@@ -161,8 +162,12 @@ ax__chan_ring_fits(ax_chan *ch, size_t len)
         return true; /* goes in piece by piece */
     }
     room = ax__ring_room(&ch->ring->tx);
-    return room < 0 || (size_t)room >= need || /* an error shows at the put */
-           !ax__ring_wait_room(&ch->ring->tx, need);
+    if (room < 0 || (size_t)room >= need || /* an error shows at the put */
+        !ax__ring_wait_room(&ch->ring->tx, need)) {
+        return true;
+    }
+    ch->ring->need = need; /* a spin may see the room come */
+    return false;
 }
 
 ssize_t
@@ -175,9 +180,8 @@ ax__chan_ring_sink(void *ctx, const struct iovec *iov, int n)
         errno = EPROTO;
         return -1;
     }
-    ch->ring->sent = true;
-    if (ax__ring_commit(&ch->ring->tx)) {
-        owe_bell(ch);
+    if (ax__ring_publish(&ch->ring->tx)) {
+        published(ch);
     }
     return w;
 }
@@ -187,9 +191,9 @@ ax__chan_ring_flushed(ax_chan *ch, bool full)
 {
     int rc;
 
-    if (ch->ring->owed) {
-        ch->ring->owed = false;
-        if ((rc = bell(ch)) < 0) {
+    if (ch->ring->unchecked) {
+        ch->ring->unchecked = false;
+        if (ax__ring_reader_asleep(&ch->ring->tx) && (rc = bell(ch)) < 0) {
             return ax__fail(rc, "channel: doorbell: %s", ax_strerror(rc));
         }
     }
@@ -199,7 +203,11 @@ ax__chan_ring_flushed(ax_chan *ch, bool full)
     if (ch->ring->eof) { /* full, and the peer can no longer say it read */
         return ax__fail(AX_EPIPE, "channel: the peer is gone, its ring full");
     }
-    return ax__ring_wait_room(&ch->ring->tx, 1) ? 0 : 1;
+    if (!ax__ring_wait_room(&ch->ring->tx, 1)) {
+        return 1;
+    }
+    ch->ring->need = 1;
+    return 0;
 }
 
 /* The ring as the frame reader's source: like read(2) on a nonblocking
@@ -311,6 +319,7 @@ ax__chan_ring_readable(ax_chan *ch)
     if (r->budget < SPIN_MIN && now_s() - r->slept_at < spin_max) {
         r->budget = spin_max; /* woken right after it slept */
     }
+    r->need = 0; /* room may have come: the flush below looks */
     warm_up(ch);
     ch->busy++;
     rc = take_bells(ch);
@@ -445,13 +454,25 @@ member(const ax_chan *ch)
     return ch->ring->spin_link != NULL && reading(ch) && !ch->ring->eof;
 }
 
-/* Watch the members' rings until one holds bytes (true) or `until`. */
+/* What a member waits for came: bytes to read, or the room its writer
+ * waits for. */
+static bool
+came(ax_chan *ch)
+{
+    ax_chan_ring *r = ch->ring;
+
+    return member(ch) && (ax__ring_pending(&r->rx) > 0 ||
+                          (r->need > 0 && ax__ring_room(&r->tx) >= 0 &&
+                           (size_t)ax__ring_room(&r->tx) >= r->need));
+}
+
+/* Watch the members' rings until one's wait is over (true) or `until`. */
 static bool
 wait_bytes(ax_chan **m, int n, double until)
 {
     for (unsigned i = 0;; i++) {
         for (int k = 0; k < n; k++) {
-            if (member(m[k]) && ax__ring_pending(&m[k]->ring->rx) > 0) {
+            if (came(m[k])) {
                 return true;
             }
         }
@@ -471,8 +492,16 @@ deliver(ax_chan **m, int n)
     for (int k = 0; k < n; k++) {
         ax_chan_ring *r = m[k]->ring;
 
+        if (!came(m[k])) {
+            most = r->budget > most ? r->budget : most;
+            continue;
+        }
+        r->budget = spin_max;
+        if (r->need > 0 && (size_t)ax__ring_room(&r->tx) >= r->need) {
+            r->need = 0;
+            ax__chan_flush_now(m[k]); /* write on, then on_drain */
+        }
         if (member(m[k]) && ax__ring_pending(&r->rx) > 0) {
-            r->budget = spin_max;
             polling++;
             pump(m[k]);
             polling--;
@@ -503,9 +532,26 @@ collect(struct ev_loop *loop, ax_chan **m, double *most)
         }
         ch->busy++;
         m[n++] = ch;
+        if (ch->ring->need > 0) { /* it watches: the reader need not ring */
+            ax__ring_unwait(&ch->ring->tx);
+        }
         *most = ch->ring->budget > *most ? ch->ring->budget : *most;
     }
     return n;
+}
+
+/* A writer that watched for room during the spin waits for the
+ * reader's doorbell again, unless the room came meanwhile. */
+static void
+rewait(ax_chan *ch)
+{
+    ax_chan_ring *r = ch->ring;
+
+    if (r->need > 0 && !ax__ring_wait_room(&r->tx, r->need)) {
+        r->need = 0;
+        ax__chan_flush_now(ch);
+        ax__chan_kick(ch);
+    }
 }
 
 static void
@@ -544,6 +590,7 @@ spin(struct ev_loop *loop)
                         ch->ring->budget = 0;
                     }
                 }
+                rewait(ch);
                 settle(ch);
             }
         } else {
@@ -580,6 +627,7 @@ on_poll(struct ev_loop *loop, ev_prepare *w, int revents)
     pump(ch); /* what came while this loop was busy: no syscall */
     polling--;
     if (ch->rd.bytes != r->polled_bytes) {
+        ax__chans_flush_pending(); /* what on_frame sent, now */
         delivered(ch);
     }
     if (ch->rd.bytes != r->polled_bytes || r->sent) {
@@ -588,6 +636,7 @@ on_poll(struct ev_loop *loop, ev_prepare *w, int revents)
     }
     if (reading(ch) && !r->eof) {
         if (spin_max > 0 && r->budget >= SPIN_MIN &&
+            (r->expect || r->need > 0 || owner_turn != NULL) &&
             ev_now(loop) - r->active_at < ACTIVE_WINDOW) {
             spin_join(ch); /* the spin, last before the block, settles it */
         } else {

@@ -344,16 +344,28 @@ ax__ring_write(ax_ring *tx, const struct iovec *iov, int n)
 }
 
 bool
-ax__ring_commit(ax_ring *tx)
+ax__ring_publish(ax_ring *tx)
 {
     if (tx->pos == tx->committed) {
         return false;
     }
     tx->committed = tx->pos;
     atomic_store_explicit(&tx->sh->head, tx->pos, memory_order_release);
+    return true;
+}
+
+bool
+ax__ring_reader_asleep(ax_ring *tx)
+{
     atomic_thread_fence(memory_order_seq_cst);
     return atomic_load_explicit(&tx->sh->sleeps, memory_order_relaxed) &&
            atomic_exchange_explicit(&tx->sh->sleeps, 0, memory_order_relaxed);
+}
+
+bool
+ax__ring_commit(ax_ring *tx)
+{
+    return ax__ring_publish(tx) && ax__ring_reader_asleep(tx);
 }
 
 bool
@@ -369,6 +381,12 @@ ax__ring_wait_room(ax_ring *tx, size_t need)
         return false; /* room came (or the ring is broken: look again) */
     }
     return true;
+}
+
+void
+ax__ring_unwait(ax_ring *tx)
+{
+    atomic_store_explicit(&tx->sh->waits, 0, memory_order_relaxed);
 }
 
 /* --- reading -------------------------------------------------------------- */

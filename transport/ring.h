@@ -129,11 +129,26 @@ long ax__ring_write(ax_ring *tx, const struct iovec *iov, int n);
 bool ax__ring_commit(ax_ring *tx);
 
 /*
+ * ax__ring_commit in two steps, for a writer that commits many frames
+ * and rings once: ax__ring_publish publishes what was put (a release
+ * store, no fence; false if there was nothing new); ax__ring_reader_asleep,
+ * after one or more publishes, is the fence and the look at the reader's
+ * flag (true: ring, as for ax__ring_commit). A frame is the reader's, and
+ * survives the writer, from its publish on.
+ */
+bool ax__ring_publish(ax_ring *tx);
+bool ax__ring_reader_asleep(ax_ring *tx);
+
+/*
  * ax__ring_wait_room - the writer is about to wait for room: the reader
  * rings when it has read. Returns false if room for `need` bytes came
  * meanwhile (do not wait), true if the caller must wait for the doorbell.
  */
 bool ax__ring_wait_room(ax_ring *tx, size_t need);
+
+/* ax__ring_unwait - the writer no longer waits for the doorbell (it
+ * watches the room itself for a while, then waits again). */
+void ax__ring_unwait(ax_ring *tx);
 
 /* --- reading -------------------------------------------------------------- */
 
