@@ -4,7 +4,8 @@
  * what a process sent is delivered even when it exits right after the
  * send without running its loop; frames larger than the ring go through
  * it whole, both ways at once; a byte on the doorbell pipe that is not a
- * doorbell ends reading with AX_EPROTO.
+ * doorbell ends reading with AX_EPROTO; a frame delivered while the
+ * reader spins or polls the ring ends the loop iteration (EVRUN_ONCE).
  *
  * A 64 KiB ring (smaller than the process channels' 512 KiB) makes the
  * rings fill and wrap often. Children report through their exit status.
@@ -313,6 +314,111 @@ test_a_stray_byte_on_the_doorbell_pipe_is_an_error(void **state)
     assert_int_equal(t_wait(pid), 0);
 }
 
+/* --- a round trip at a time, the loop run once at a time ----------------
+ *
+ * The owner runs ev_run(EVRUN_ONCE) and looks at a counter its on_frame
+ * moves, the way a program embedding a channel may. The pongs come while
+ * the reader spins or polls the ring (in a prepare callback); each must
+ * end the iteration without the loop blocking, or the loop waits in
+ * epoll for a frame already delivered (libev's cap: about 60 s). A pause
+ * in the middle makes both sides spin out and sleep, so the doorbells
+ * wake them again.
+ */
+#define PINGS 2000
+
+typedef struct pinger {
+    uint64_t pongs;
+    int err;
+} pinger;
+
+static void
+pong_frame(ax_chan *ch, ax_frame *f, void *ud)
+{
+    (void)ch;
+    (void)f;
+    ((pinger *)ud)->pongs++;
+}
+
+static void
+echo_frame(ax_chan *ch, ax_frame *f, void *ud)
+{
+    (void)ud;
+    if (ax_chan_send(ch, &f->hdr, f->body, f->len) != 0) {
+        _exit(5);
+    }
+}
+
+static void
+on_error_note(ax_chan *ch, int err, void *ud)
+{
+    ((pinger *)ud)->err = err;
+    ev_break(ch->loop, EVBREAK_ALL);
+}
+
+static int
+child_plain_echo(void *arg)
+{
+    static const ax_chan_cbs ecbs = {echo_frame, on_error_note, NULL};
+    struct ev_loop *loop;
+    pinger p = {0};
+    ax_chan *ch = NULL;
+
+    (void)arg;
+    close(g_parent[0]);
+    close(g_parent[1]);
+    loop = ev_loop_new(EVFLAG_AUTO);
+    CHILD_CHECK(loop != NULL, 2);
+    CHILD_CHECK(
+        ax_chan_new(loop, g_child[0], g_child[1], NULL, &ecbs, &p, &ch) == 0,
+        3);
+    ax__chan_use_ring(ch, g_map, 1); /* the channel takes this hold */
+    ev_run(loop, 0);
+    CHILD_CHECK(p.err == AX_EOF, 4);
+    ax_chan_close(ch);
+    ev_loop_destroy(loop);
+    return 0;
+}
+
+static void
+test_each_pong_ends_a_loop_iteration(void **state)
+{
+    static const ax_chan_cbs pcbs = {pong_frame, on_error_note, NULL};
+    struct ev_loop *loop = ev_default_loop(0);
+    ax_frame_hdr h = hdr(0, 1);
+    pinger p = {0};
+    ax_chan *ch = NULL;
+    uint64_t t0, worst = 0;
+    pid_t pid;
+
+    (void)state;
+    assert_int_equal(ax__ring_map_new(RING, &g_map), 0);
+    assert_int_equal(ax_chan_pipes(g_parent, g_child), 0);
+    pid = t_fork(child_plain_echo, NULL);
+    close(g_child[0]);
+    close(g_child[1]);
+    assert_int_equal(
+        ax_chan_new(loop, g_parent[0], g_parent[1], NULL, &pcbs, &p, &ch), 0);
+    ax__chan_use_ring(ch, g_map, 0);
+    for (uint64_t i = 0; i < PINGS && p.err == 0 && worst < 10000000000u; i++) {
+        if (i == PINGS / 2) {
+            usleep(50000); /* both spin out and sleep */
+        }
+        assert_int_equal(ax_chan_send(ch, &h, "ping", 4), 0);
+        t0 = t_now_ns();
+        while (p.pongs == i && p.err == 0 && t_now_ns() - t0 < 20000000000u) {
+            ev_run(loop, EVRUN_ONCE);
+        }
+        worst = t_now_ns() - t0 > worst ? t_now_ns() - t0 : worst;
+    }
+    assert_int_equal(p.err, 0);
+    assert_int_equal(p.pongs, PINGS);
+    /* A pong that waited in the poll would have taken libev's cap of
+     * about 60 s; a loaded machine takes milliseconds at worst. */
+    assert_true(worst < 10000000000u);
+    ax_chan_close(ch);
+    assert_int_equal(t_wait(pid), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int
@@ -322,6 +428,7 @@ main(void)
         T(test_frames_sent_right_before_exit_arrive),
         T(test_frames_larger_than_the_ring_go_through_both_ways),
         T(test_a_stray_byte_on_the_doorbell_pipe_is_an_error),
+        T(test_each_pong_ends_a_loop_iteration),
     };
 
     ev_default_loop(0); /* its fds are not a test's */
