@@ -454,21 +454,32 @@ member(const ax_chan *ch)
     return ch->ring->spin_link != NULL && reading(ch) && !ch->ring->eof;
 }
 
+/* Whether the room ch's writer waits for came (a bad position counts:
+ * the flush reports it). */
+static bool
+room_came(ax_chan *ch)
+{
+    ax_chan_ring *r = ch->ring;
+    long room;
+
+    if (r->need == 0) {
+        return false;
+    }
+    room = ax__ring_room(&r->tx);
+    return room < 0 || (size_t)room >= r->need;
+}
+
 /* What a member waits for came: bytes to read, or the room its writer
  * waits for. */
 static bool
 came(ax_chan *ch)
 {
-    ax_chan_ring *r = ch->ring;
-
-    return member(ch) && (ax__ring_pending(&r->rx) > 0 ||
-                          (r->need > 0 && ax__ring_room(&r->tx) >= 0 &&
-                           (size_t)ax__ring_room(&r->tx) >= r->need));
+    return member(ch) && (ax__ring_pending(&ch->ring->rx) > 0 || room_came(ch));
 }
 
 /* Watch the members' rings until one's wait is over (true) or `until`. */
 static bool
-wait_bytes(ax_chan **m, int n, double until)
+wait_came(ax_chan **m, int n, double until)
 {
     for (unsigned i = 0;; i++) {
         for (int k = 0; k < n; k++) {
@@ -497,7 +508,7 @@ deliver(ax_chan **m, int n)
             continue;
         }
         r->budget = spin_max;
-        if (r->need > 0 && (size_t)ax__ring_room(&r->tx) >= r->need) {
+        if (room_came(m[k])) {
             r->need = 0;
             ax__chan_flush_now(m[k]); /* write on, then on_drain */
         }
@@ -565,7 +576,7 @@ spin(struct ev_loop *loop)
 
     t0 = now_s();
     end = t0 + SPIN_TOTAL;
-    while (!vetoed() && (found = wait_bytes(m, n, t0 + most))) {
+    while (!vetoed() && (found = wait_came(m, n, t0 + most))) {
         most = deliver(m, n);
         if (owner_turn != NULL) {
             owner_turn(); /* its actors run; the turn's end flushes */

@@ -175,6 +175,21 @@ child_send_and_exit(void *arg)
     _exit(0);
 }
 
+/* New rings and pipes, a child running fn on its side; the parent keeps
+ * its pipe ends and one hold of g_map for its own side. */
+static pid_t
+fork_on_rings(int (*fn)(void *))
+{
+    pid_t pid;
+
+    assert_int_equal(ax__ring_map_new(RING, &g_map), 0);
+    assert_int_equal(ax_chan_pipes(g_parent, g_child), 0);
+    pid = t_fork(fn, NULL);
+    close(g_child[0]);
+    close(g_child[1]);
+    return pid;
+}
+
 /* The parent's side, on the default loop. */
 static side
 parent_run(int (*child)(void *), pid_t *pid, void (*send)(side *s))
@@ -182,11 +197,7 @@ parent_run(int (*child)(void *), pid_t *pid, void (*send)(side *s))
     struct ev_loop *loop = ev_default_loop(0);
     side s = {0};
 
-    assert_int_equal(ax__ring_map_new(RING, &g_map), 0);
-    assert_int_equal(ax_chan_pipes(g_parent, g_child), 0);
-    *pid = t_fork(child, NULL);
-    close(g_child[0]);
-    close(g_child[1]);
+    *pid = fork_on_rings(child);
     assert_non_null(open_side(loop, g_parent, 0, &s));
     ax__ring_map_free(g_map);
     if (send != NULL) {
@@ -268,11 +279,7 @@ test_frames_larger_than_the_ring_go_through_both_ways(void **state)
     pid_t pid;
 
     (void)state;
-    assert_int_equal(ax__ring_map_new(RING, &g_map), 0);
-    assert_int_equal(ax_chan_pipes(g_parent, g_child), 0);
-    pid = t_fork(child_echo, NULL);
-    close(g_child[0]);
-    close(g_child[1]);
+    pid = fork_on_rings(child_echo);
     assert_non_null(open_side(loop, g_parent, 0, &s));
     ax__ring_map_free(g_map);
     send_mixed(&s);
@@ -391,11 +398,7 @@ test_each_pong_ends_a_loop_iteration(void **state)
     pid_t pid;
 
     (void)state;
-    assert_int_equal(ax__ring_map_new(RING, &g_map), 0);
-    assert_int_equal(ax_chan_pipes(g_parent, g_child), 0);
-    pid = t_fork(child_plain_echo, NULL);
-    close(g_child[0]);
-    close(g_child[1]);
+    pid = fork_on_rings(child_plain_echo);
     assert_int_equal(
         ax_chan_new(loop, g_parent[0], g_parent[1], NULL, &pcbs, &p, &ch), 0);
     ax__chan_use_ring(ch, g_map, 0);
