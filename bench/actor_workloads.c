@@ -38,9 +38,15 @@ bench_check(int rc, const char *what)
 double
 bench_run_actor(ax_actor_fn fn, void *arg)
 {
+    return bench_run_actor_with(NULL, fn, arg);
+}
+
+double
+bench_run_actor_with(const ax_runtime_opts *o, ax_actor_fn fn, void *arg)
+{
     double t0, t;
 
-    bench_check(ax_init(NULL), "ax_init");
+    bench_check(ax_init(o), "ax_init");
     bench_check(ax_spawn(fn, arg, NULL, NULL), "spawn");
     t0 = bench_now();
     bench_check(ax_run(), "ax_run");

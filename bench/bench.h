@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <axon.h>
+
 typedef struct bench_workload {
     const char *name;
     const char *unit; /* "us", "msg/s", "MB/s", "ms", "bytes", "x" */
@@ -52,6 +54,10 @@ double bench_now(void);
  * left unreaped; the seconds ax_run took.
  */
 double bench_run_actor(int (*fn)(void *arg), void *arg);
+
+/* bench_run_actor_with - the same with runtime options o (NULL: none). */
+double bench_run_actor_with(const ax_runtime_opts *o, int (*fn)(void *arg),
+                            void *arg);
 
 /* bench_check - bench_die with the error's name and detail if rc < 0. */
 void bench_check(int rc, const char *what);

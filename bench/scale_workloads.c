@@ -15,6 +15,9 @@
  *                       answered one message (all are then stopped and
  *                       reaped); floor: 10,000 bare fork children with a
  *                       one-byte pipe handshake
+ *
+ * Process actors start from the fork server (ax_runtime_opts.forkserver);
+ * the _fork variants fork them from the driver's process instead.
  */
 #include <axon.h>
 
@@ -33,12 +36,23 @@
 
 static double measured; /* set by the driver actor of a run */
 
-/* Run driver(arg) in a fresh runtime; return what it measured. */
+/* Run driver(arg) in a fresh runtime, its process actors started by the
+ * fork server (server) or forked from the driver's process; return what
+ * it measured. */
+static double
+run_on(bool server, ax_actor_fn driver, void *arg)
+{
+    ax_runtime_opts o = {0};
+
+    o.forkserver = server;
+    bench_run_actor_with(&o, driver, arg);
+    return measured;
+}
+
 static double
 run(ax_actor_fn driver, void *arg)
 {
-    bench_run_actor(driver, arg);
-    return measured;
+    return run_on(true, driver, arg);
 }
 
 /* Private dirty KiB of OS process pid (smaps_rollup), < 0 if unknown. */
@@ -263,6 +277,14 @@ floor_idle_mem_100(void)
 }
 
 static double
+proc_idle_mem_100_fork(void)
+{
+    size_t n = 100;
+
+    return run_on(false, idle_mem_driver, &n);
+}
+
+static double
 proc_idle_mem_1000(void)
 {
     return idle_mem(bench_count(1000));
@@ -309,6 +331,22 @@ proc_spawn_at_10(void)
     size_t n = 10;
 
     return run(spawn_at_driver, &n);
+}
+
+static double
+proc_spawn_at_1000_fork(void)
+{
+    size_t n = bench_count(1000);
+
+    return run_on(false, spawn_at_driver, &n);
+}
+
+static double
+proc_spawn_at_10_fork(void)
+{
+    size_t n = 10;
+
+    return run_on(false, spawn_at_driver, &n);
 }
 
 /* --- proc_idle_cpu_100 ------------------------------------------------------
@@ -395,6 +433,14 @@ proc_10k(void)
 }
 
 static double
+proc_10k_fork(void)
+{
+    size_t n = bench_count(10000);
+
+    return run_on(false, tenk_driver, &n);
+}
+
+static double
 floor_10k(void)
 {
     double s = 0;
@@ -410,16 +456,25 @@ const bench_workload bench_scale_workloads[] = {
     {"proc_idle_mem_100", "KiB",
      "private dirty memory of an idle process actor, 100 alive",
      proc_idle_mem_100, floor_idle_mem_100},
+    {"proc_idle_mem_100_fork", "KiB",
+     "the same, 100 alive, forked from the spawner's process (no server)",
+     proc_idle_mem_100_fork, floor_idle_mem_100},
     {"proc_idle_mem_1000", "KiB",
      "private dirty memory of an idle process actor, 1,000 alive",
      proc_idle_mem_1000, floor_idle_mem_1000},
     {"proc_spawn_at_1000", "us",
      "spawn + first message, 1,000 alive (floor: 10 alive)", proc_spawn_at_1000,
      proc_spawn_at_10},
+    {"proc_spawn_at_1000_fork", "us",
+     "the same, forked from the spawner's process (no server)",
+     proc_spawn_at_1000_fork, proc_spawn_at_10_fork},
     {"proc_idle_cpu_100", "%",
      "CPU of the process tree while 100 process actors idle, 2 s",
      proc_idle_cpu_100, NULL},
     {"proc_10k", "s", "start 10,000 idle process actors, one message each",
      proc_10k, floor_10k},
+    {"proc_10k_fork", "s",
+     "the same, forked from the spawner's process (no server)", proc_10k_fork,
+     floor_10k},
     {NULL, NULL, NULL, NULL, NULL},
 };

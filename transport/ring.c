@@ -11,9 +11,12 @@
  */
 #include "transport/ring.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/error.h"
@@ -136,6 +139,17 @@ alone_remove(ax_ring_map *m)
     m->alone_link = NULL;
 }
 
+/* Both readers asleep: the first commit each way rings (a reader learns
+ * of its first bytes by its doorbell). */
+static void
+both_asleep(uint8_t *base)
+{
+    for (int i = 0; i < 2; i++) {
+        atomic_store_explicit(&((struct ring_shared *)base + i)->sleeps, 1,
+                              memory_order_relaxed);
+    }
+}
+
 int
 ax__ring_map_new(size_t cap, ax_ring_map **out)
 {
@@ -164,14 +178,80 @@ ax__ring_map_new(size_t cap, ax_ring_map **out)
                         POOL_SLOTS * slot_size_of(cap));
     }
     m->base = base; /* zero-filled: both rings empty, nobody waits */
-    /* Neither reader reads yet: both sleep, so the first commit each way
-     * rings (a reader learns of its first bytes by its doorbell). */
-    for (int i = 0; i < 2; i++) {
-        atomic_store_explicit(&((struct ring_shared *)base + i)->sleeps, 1,
-                              memory_order_relaxed);
-    }
+    both_asleep(base); /* neither reader reads yet */
     *out = m;
     return 0;
+}
+
+/* A map with a mapping of its own of fd (a memfd of the map's size). */
+static int
+map_fd(int fd, size_t cap, ax_ring_map **out)
+{
+    ax_ring_map *m = ax__calloc(1, sizeof(*m));
+    void *base;
+
+    if (m == NULL) {
+        return AX_ENOMEM;
+    }
+    base = mmap(NULL, slot_size_of(cap), PROT_READ | PROT_WRITE, MAP_SHARED,
+                fd, 0);
+    if (base == MAP_FAILED) {
+        int err = -errno;
+
+        ax__free(m);
+        return ax__fail(err, "ring: mmap of a memfd: %s", ax_strerror(err));
+    }
+    m->base = base;
+    m->cap = cap;
+    m->size = HEADERS + 2 * cap;
+    m->owners = 1;
+    alone_add(m);
+    *out = m;
+    return 0;
+}
+
+int
+ax__ring_map_new_fd(size_t cap, ax_ring_map **out, int *fd)
+{
+    int rc;
+
+    if (cap < AX_RING_MIN || cap > AX_RING_MAX || (cap & (cap - 1)) != 0) {
+        return ax__fail(AX_EINVAL, "ring: capacity %zu is not a power of "
+                                   "two in [4 KiB, 64 MiB]",
+                        cap);
+    }
+    *fd = memfd_create("axon-ring", MFD_CLOEXEC);
+    if (*fd < 0) {
+        rc = -errno;
+        return ax__fail(rc, "ring: memfd_create: %s", ax_strerror(rc));
+    }
+    if (ftruncate(*fd, (off_t)slot_size_of(cap)) < 0) {
+        rc = -errno;
+        ax__fail(rc, "ring: ftruncate of a memfd: %s", ax_strerror(rc));
+    } else {
+        rc = map_fd(*fd, cap, out);
+    }
+    if (rc < 0) {
+        close(*fd);
+        *fd = -1;
+        return rc;
+    }
+    both_asleep((*out)->base);
+    return 0;
+}
+
+int
+ax__ring_map_from_fd(int fd, size_t cap, ax_ring_map **out)
+{
+    struct stat st;
+
+    if (cap < AX_RING_MIN || cap > AX_RING_MAX || (cap & (cap - 1)) != 0 ||
+        fstat(fd, &st) < 0 || (size_t)st.st_size != slot_size_of(cap)) {
+        return ax__fail(AX_EINVAL,
+                        "ring: fd %d is not a map of two %zu-byte rings", fd,
+                        cap);
+    }
+    return map_fd(fd, cap, out);
 }
 
 ax_ring_map *

@@ -70,6 +70,20 @@ typedef struct ax_ring {
 int ax__ring_map_new(size_t cap, ax_ring_map **out);
 
 /*
+ * ax__ring_map_new_fd - like ax__ring_map_new, in a memfd of its own
+ * (close-on-exec), whose fd goes in *fd: a process that is not forked
+ * from this one maps it with ax__ring_map_from_fd (the fd passed by
+ * SCM_RIGHTS, or inherited from a process that got it so). The caller
+ * closes *fd when it has passed it on; the mapping stays. Returns 0,
+ * AX_EINVAL or -errno.
+ */
+int ax__ring_map_new_fd(size_t cap, ax_ring_map **out, int *fd);
+
+/* ax__ring_map_from_fd - map the memfd of a ring map of cap bytes a ring
+ * (its size is checked: AX_EINVAL). The fd stays the caller's. */
+int ax__ring_map_from_fd(int fd, size_t cap, ax_ring_map **out);
+
+/*
  * ax__ring_map_hold - one more owner of m in this process (a channel and a
  * fork request that will hand the map to the child). Each owner frees.
  */

@@ -244,13 +244,15 @@ ax__actor_create(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
                  ax_actor **out)
 {
     ax_actor *a = actor_new();
+    size_t copy = (o->arg_size + 15) & ~(size_t)15; /* at the stack's top */
+    size_t stack = o->stack_size ? o->stack_size : AX_STACK_DEFAULT;
     uint32_t idx = 0;
     int rc;
 
     if (a == NULL) {
         return AX_ENOMEM;
     }
-    rc = ax__stack_alloc(o->stack_size, &a->stack);
+    rc = ax__stack_alloc(copy ? stack + copy : o->stack_size, &a->stack);
     if (rc == 0 && (rc = slot_take(&idx)) < 0) {
         ax__stack_free(&a->stack);
     }
@@ -263,11 +265,15 @@ ax__actor_create(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
     a->id = (uint64_t)rt->slots[idx].gen << 32 | (idx + 1);
     a->fn = fn;
     a->arg = arg;
+    if (copy > 0) { /* the actor's own copy, which goes with its stack */
+        a->arg = (char *)a->stack.base + a->stack.size - copy;
+        memcpy(a->arg, arg, o->arg_size);
+    }
     a->mb_cap = o->mailbox_capacity;
     ev_timer_init(&a->timer, on_timer, 0., 0.);
     ev_io_init(&a->io, on_io, 0, EV_READ);
     a->timer.data = a->io.data = a;
-    ax__ctx_make(&a->ctx, a->stack.base, a->stack.size, actor_entry, a);
+    ax__ctx_make(&a->ctx, a->stack.base, a->stack.size - copy, actor_entry, a);
     rt->st.actors++;
     rt->st.spawned++;
     *out = a;

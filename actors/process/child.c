@@ -72,7 +72,7 @@ forget_forks(void)
     while ((r = ax__proc.forks) != NULL) {
         ax__proc.forks = r->next;
         ax__fork_req_drop(r);
-        ax__free(r);
+        ax__fork_req_free(r);
     }
     ax__proc.nforks = 0;
 }
@@ -87,6 +87,7 @@ start_first(fork_req *r)
 
     o.stack_size = r->stack_size;
     o.mailbox_capacity = r->mailbox_capacity;
+    o.arg_size = r->arg_size; /* onto its stack, from the request's copy */
     if (r->promote != NULL) {
         return ax__adopt_promoted(r->promote);
     }
@@ -151,31 +152,51 @@ flush_parent(void)
     }
 }
 
-_Noreturn void
-ax__child_main(fork_req *r)
+/* Die with the parent (its death signal, checked once set: the parent
+ * may have died since the fork), with the signals as they start. */
+static void
+die_with_parent(void)
 {
     pid_t parent = getppid();
-    uint64_t parent_node = rt->node;
-    int rc;
 
     reset_signals();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) {
         _exit(71); /* the parent died between fork and prctl */
     }
+}
+
+/* Let go of everything inherited but r's ring and promoted actor (r NULL:
+ * everything, for the fork server). */
+static void
+forget_inherited(fork_req *r)
+{
     stop_idles();
-    ax__chans_forget(r->ring);
+    ax__chans_forget(r != NULL ? r->ring : NULL);
     forget_forks();
     ax__children_forget();
     ax__peers_forget();
+    ax__forkserver_forget();
     /* Every inherited stack goes, but the one that moves (promotion) or
      * the spawner's, which arg may point into: it stays readable, as with
      * coroutine placement, until the first actor ends. */
-    ax__rt_forget(r->promote, r->promote         ? &r->promote->stack
-                              : r->has_arg_stack ? &r->arg_stack
-                                                 : NULL);
+    if (r == NULL) {
+        ax__rt_forget(NULL, NULL);
+    } else {
+        ax__rt_forget(r->promote, r->promote         ? &r->promote->stack
+                                  : r->has_arg_stack ? &r->arg_stack
+                                                     : NULL);
+    }
     ax__names_forget();
     ev_loop_destroy(EV_DEFAULT); /* runs no watcher, closes its fds */
+}
+
+/* The child's runtime, its first actor, its end: never returns. */
+static _Noreturn void
+run_child(fork_req *r, uint64_t parent_node)
+{
+    int rc;
+
     ax__proc.is_child = true;
     rc = ax__rt_start(r->pid.node);
     ax__proc.arg_stack = r->arg_stack;
@@ -187,7 +208,7 @@ ax__child_main(fork_req *r)
     if (rc == 0) {
         rc = start_first(r);
     }
-    ax__free(r); /* the parent's request, copied in; not needed now */
+    ax__fork_req_free(r); /* the parent's request, copied in */
     if (rc < 0) {
         _exit(72);
     }
@@ -196,4 +217,28 @@ ax__child_main(fork_req *r)
     flush_parent();
     fflush(NULL); /* the actors' own output: _exit would drop it */
     _exit(exit_status());
+}
+
+_Noreturn void
+ax__child_main(fork_req *r)
+{
+    uint64_t parent_node = rt->node;
+
+    die_with_parent();
+    forget_inherited(r);
+    run_child(r, parent_node);
+}
+
+void
+ax__child_forget_all(void)
+{
+    reset_signals();
+    forget_inherited(NULL);
+}
+
+_Noreturn void
+ax__child_main_clean(fork_req *r, uint64_t parent_node)
+{
+    die_with_parent();
+    run_child(r, parent_node);
 }

@@ -11,6 +11,7 @@
 #define AXON_ACTORS_PROCESS_PROCESS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <ev.h>
@@ -41,6 +42,10 @@ struct fork_req {
     ax_actor *promote;  /* ax_promote: the actor that moves */
     ax_stack arg_stack; /* the spawning actor's stack: arg may point in */
     bool has_arg_stack;
+    size_t arg_size; /* not 0: arg is a copy (ax__alloc'd, or the fork
+                        server's), copied again onto the actor's stack */
+    bool via_server; /* forked by the fork server (forkserver.c) */
+    int ring_fd;     /* via_server: the ring's memfd, to pass; else -1 */
 };
 
 /* What this process knows of a child it forked (peer->child). */
@@ -57,6 +62,7 @@ typedef struct ax_child {
     uint64_t kill_mark;  /* where our stream stood after the kill */
     int kill_code;
     bool forced; /* SIGKILLed: it did not read the kill */
+    bool via_server; /* the fork server's child: its end comes from it */
 } ax_child;
 
 /* Process-wide state of the process layer. */
@@ -101,6 +107,29 @@ void ax__child_started(ax_child *c, pid_t os_pid);
 
 /* The child's side of a fork: never returns (child.c). */
 _Noreturn void ax__child_main(fork_req *r);
+
+/* The same for a child of the fork server, which let go of what it
+ * inherited once (ax__child_forget_all) for all its children. */
+_Noreturn void ax__child_main_clean(fork_req *r, uint64_t parent_node);
+void ax__child_forget_all(void);
+
+/* A child's wait status is in (ev_child, or the fork server's word). */
+void ax__child_reaped(ax_child *c, int status);
+
+/*
+ * The fork server (forkserver.c): started at ax_init when asked, stopped
+ * at ax_fini, forgotten in a child forked from here. _spawn sends r's
+ * request (r's fds are passed on and closed here); AX_ECHILD when the
+ * server is not running (it died).
+ */
+int ax__forkserver_start(void);
+bool ax__forkserver_up(void);
+int ax__forkserver_spawn(fork_req *r);
+void ax__forkserver_stop(void);
+void ax__forkserver_forget(void);
+
+/* Free r and the copy of its arg, if it holds one. */
+void ax__fork_req_free(fork_req *r);
 
 /* Close what r holds of the child's end (its pipe ends, its rings). */
 void ax__fork_req_drop(fork_req *r);

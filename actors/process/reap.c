@@ -66,17 +66,21 @@ maybe_gone(ax_child *c)
     }
 }
 
-static void
-on_child(struct ev_loop *loop, ev_child *w, int revents)
+void
+ax__child_reaped(ax_child *c, int status)
 {
-    ax_child *c = w->data;
-
-    (void)revents;
-    ev_child_stop(loop, w);
-    c->status = w->rstatus;
+    c->status = status;
     c->reaped = true;
     ax__peer_drain(c->peer); /* its last frames, before its DOWNs */
     maybe_gone(c);
+}
+
+static void
+on_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+    (void)revents;
+    ev_child_stop(loop, w);
+    ax__child_reaped(w->data, w->rstatus);
 }
 
 void

@@ -55,6 +55,7 @@ ax_init(const ax_runtime_opts *opts)
 {
     static const ax_runtime_opts none;
     const ax_runtime_opts *o = opts ? opts : &none;
+    int rc;
 
     if (ax__rt_up) {
         return ax__fail(AX_EALREADY, "ax_init: the runtime is running");
@@ -75,7 +76,11 @@ ax_init(const ax_runtime_opts *opts)
     ax__names_init();
     ax__process_init();
     ax__place_parse();
-    return ax__rt_start(ax__new_node_id());
+    rc = ax__rt_start(ax__new_node_id());
+    if (rc == 0 && o->forkserver && (rc = ax__forkserver_start()) < 0) {
+        ax__rt_stop();
+    }
+    return rc;
 }
 
 void
@@ -88,6 +93,7 @@ ax_fini(void)
     ax__table_fini();
     ax__children_shutdown();
     ax__children_fini();
+    ax__forkserver_stop(); /* after its children: it reaps them */
     ax__peers_fini();
     ax__names_fini();
     ax__rt_stop();
@@ -115,6 +121,12 @@ ax_spawn(ax_actor_fn fn, void *arg, const ax_spawn_opts *opts, ax_pid *out)
 
     AX_REQUIRE(ax__rt_up, "ax_spawn before ax_init");
     AX_REQUIRE(fn != NULL, "ax_spawn: fn is NULL");
+    if (o->arg_size > AX_ARG_MAX || (o->arg_size > 0 && arg == NULL)) {
+        return ax__fail(AX_EINVAL,
+                        "ax_spawn: arg_size %zu with %s arg (at most %zu "
+                        "bytes are copied: pass more in a message)",
+                        o->arg_size, arg ? "an" : "a NULL", AX_ARG_MAX);
+    }
     if ((o->link || o->monitor) && rt->current == NULL) {
         return ax__fail(AX_EINVAL, "ax_spawn: link/monitor need a spawner "
                                    "actor");

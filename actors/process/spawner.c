@@ -107,8 +107,14 @@ static int
 prepare_child(fork_req *r)
 {
     int parent[2];
-    int rc = pipes_only() ? 0 : ax__ring_map_new(AX_PROC_RING, &r->ring);
+    int rc = 0;
 
+    r->ring_fd = -1;
+    if (!pipes_only() && r->via_server) { /* passed to it by fd */
+        rc = ax__ring_map_new_fd(AX_PROC_RING, &r->ring, &r->ring_fd);
+    } else if (!pipes_only()) {
+        rc = ax__ring_map_new(AX_PROC_RING, &r->ring);
+    }
     if (rc < 0) {
         return rc;
     }
@@ -186,7 +192,7 @@ spawn_undo(fork_req *r, bool spawner_half_done)
     }
     ax__child_abort(r->peer->child);
     ax__fork_req_drop(r);
-    ax__free(r);
+    ax__fork_req_free(r);
 }
 
 /* The fork for ax_promote: the child gets a new node, the actor keeps its
@@ -241,7 +247,17 @@ ax__spawn_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
     }
     r->fn = fn;
     r->arg = arg;
-    if (rt->current != NULL) { /* arg may be a local of the spawner */
+    /* Started by the fork server when it runs and nothing of this
+     * process's memory is passed (ax_runtime_opts.forkserver). */
+    r->via_server = ax__forkserver_up() && (arg == NULL || o->arg_size > 0);
+    if (o->arg_size > 0) { /* its own copy, until the actor has it */
+        if ((r->arg = ax__alloc(o->arg_size)) == NULL) {
+            ax__free(r);
+            return AX_ENOMEM;
+        }
+        memcpy(r->arg, arg, o->arg_size);
+        r->arg_size = o->arg_size;
+    } else if (rt->current != NULL) { /* arg may be a local of the spawner */
         r->arg_stack = rt->current->stack;
         r->has_arg_stack = true;
     }
@@ -249,7 +265,7 @@ ax__spawn_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
     r->mailbox_capacity = o->mailbox_capacity;
     rc = prepare_child(r);
     if (rc < 0) {
-        ax__free(r);
+        ax__fork_req_free(r);
         return rc;
     }
     if (half && (rc = spawner_half(r, o)) < 0) {
@@ -291,7 +307,17 @@ static void
 fork_one(fork_req *r)
 {
     pid_t os;
+    int rc;
 
+    if (r->via_server) { /* its fds go to the server, its ring stays */
+        if ((rc = ax__forkserver_spawn(r)) < 0) {
+            fork_failed(r, rc);
+        } else {
+            ax__fork_req_drop(r);
+        }
+        ax__fork_req_free(r);
+        return;
+    }
     fflush(NULL); /* nothing buffered may come out twice */
     os = fork();
     if (os == 0) {
@@ -306,15 +332,28 @@ fork_one(fork_req *r)
             ax__promoted_away(r->promote, r->peer);
         }
     }
-    ax__free(r);
+    ax__fork_req_free(r);
 }
 
 void
 ax__fork_req_drop(fork_req *r)
 {
     close_pair(r->child_fds);
+    if (r->ring_fd >= 0) {
+        close(r->ring_fd);
+        r->ring_fd = -1;
+    }
     ax__ring_map_free(r->ring);
     r->ring = NULL;
+}
+
+void
+ax__fork_req_free(fork_req *r)
+{
+    if (r->arg_size > 0) {
+        ax__free(r->arg);
+    }
+    ax__free(r);
 }
 
 /* The forks requested by actors (from the scheduler's context). */

@@ -51,7 +51,14 @@ typedef struct ax_spawn_opts {
                           reference is in *monitor_ref if not NULL */
     uint64_t *monitor_ref;
     size_t mailbox_capacity; /* 0: unbounded; else senders wait when full */
+    size_t arg_size; /* not 0: the actor gets a copy of the arg_size bytes
+                        at arg (at most AX_ARG_MAX), its own for as long
+                        as it lives, and arg may go as ax_spawn returns;
+                        0: arg is passed as it is */
 } ax_spawn_opts;
+
+/* The largest arg_size of ax_spawn_opts. */
+#define AX_ARG_MAX ((size_t)64 << 10)
 
 /* How an actor ended. */
 typedef enum ax_exit_kind {
@@ -88,6 +95,14 @@ typedef struct ax_runtime_opts {
                              with AX_EAGAIN; 0: what RLIMIT_NPROC,
                              RLIMIT_NOFILE and the memory allow (1 MiB
                              each) */
+    bool forkserver;      /* fork a small server process at ax_init, and
+                             start from it (not from this process) every
+                             process actor spawned with arg NULL or copied
+                             (arg_size): such an actor sees this program as
+                             it was at ax_init (its globals, its heap) and
+                             inherits only fds 0, 1 and 2; its memory and
+                             spawn time do not grow with this process
+                             (docs/processes.md, "The fork server") */
 } ax_runtime_opts;
 
 /* Counters of one actor (ax_stats). */
