@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -324,10 +325,47 @@ ax__forkserver_spawn(fork_req *r)
 
 /* --- the server ----------------------------------------------------------- */
 
+/*
+ * The server's own memory (its children's list, its answers, the request
+ * it reads) is not inherited by its children (MADV_DONTFORK): a page the
+ * server writes after a fork that its last child shares becomes that
+ * child's own copy, so whatever the server writes for each request would
+ * cost each child a page. It neither mallocs nor writes a page it shares
+ * with its children but the arg it passes (arg_pass) and its stack.
+ */
+static void *
+server_mem(void *old, size_t old_len, size_t len)
+{
+    void *p = old != NULL ? mremap(old, old_len, len, MREMAP_MAYMOVE)
+                          : mmap(NULL, len, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED) {
+        _exit(75); /* this process is lost: its parent sees EOF */
+    }
+    madvise(p, len, MADV_DONTFORK);
+    return p;
+}
+
+/* Grow a server_mem array of *cap elements of size each (x2). */
+static void *
+server_grow(void *a, size_t *cap, size_t size)
+{
+    size_t n = *cap ? 2 * *cap : 4096 / size;
+
+    a = server_mem(a, *cap * size, n * size);
+    *cap = n;
+    return a;
+}
+
 /* The server's children, to find the token of the one that ended. */
+typedef struct kid {
+    pid_t os;
+    void *token;
+} kid;
+
 static struct {
-    pid_t *pid;
-    void **token;
+    kid *k;
     size_t n, cap;
 } kids;
 
@@ -337,6 +375,12 @@ static struct {
     size_t head, n, cap;
 } answers;
 
+/* The request read (server_mem), and the copy of its arg the next child
+ * inherits. */
+static unsigned char *req_buf;
+#define REQ_MAX (sizeof(fs_req) + AX_ARG_MAX)
+static unsigned char arg_pass[AX_ARG_MAX];
+
 static void
 answer(uint32_t kind, int32_t value, pid_t os, void *token)
 {
@@ -344,14 +388,7 @@ answer(uint32_t kind, int32_t value, pid_t os, void *token)
         answers.head = answers.n = 0;
     }
     if (answers.n == answers.cap) {
-        size_t cap = answers.cap ? 2 * answers.cap : 256;
-        fs_rep *a = realloc(answers.a, cap * sizeof(*a));
-
-        if (a == NULL) {
-            _exit(75); /* this process is lost: its parent sees EOF */
-        }
-        answers.a = a;
-        answers.cap = cap;
+        answers.a = server_grow(answers.a, &answers.cap, sizeof(fs_rep));
     }
     answers.a[answers.n++] = (fs_rep){kind, value, os, token};
 }
@@ -377,21 +414,9 @@ static void
 kid_add(pid_t os, void *token)
 {
     if (kids.n == kids.cap) {
-        size_t cap = kids.cap ? 2 * kids.cap : 256;
-        pid_t *p = realloc(kids.pid, cap * sizeof(*p));
-        void **t = p ? realloc(kids.token, cap * sizeof(*t)) : NULL;
-
-        if (p != NULL) {
-            kids.pid = p;
-        }
-        if (t == NULL) {
-            _exit(75);
-        }
-        kids.token = t;
-        kids.cap = cap;
+        kids.k = server_grow(kids.k, &kids.cap, sizeof(kid));
     }
-    kids.pid[kids.n] = os;
-    kids.token[kids.n++] = token;
+    kids.k[kids.n++] = (kid){os, token};
 }
 
 /* Reap every child that ended and say so. */
@@ -403,34 +428,28 @@ reap_kids(void)
 
     while ((os = waitpid(-1, &st, WNOHANG)) > 0) {
         for (size_t i = 0; i < kids.n; i++) {
-            if (kids.pid[i] == os) {
-                answer(FS_EXITED, st, os, kids.token[i]);
-                kids.n--;
-                kids.pid[i] = kids.pid[kids.n];
-                kids.token[i] = kids.token[kids.n];
+            if (kids.k[i].os == os) {
+                answer(FS_EXITED, st, os, kids.k[i].token);
+                kids.k[i] = kids.k[--kids.n];
                 break;
             }
         }
     }
 }
 
-/* The request buffer; a child finds its arg here (its copy of it). */
-static unsigned char req_buf[sizeof(fs_req) + AX_ARG_MAX];
-
-/* Fork the child a request asks for; in the child, become it. */
-static void
-start_kid(const fs_req *q, const int *fds, int nfds, int sock, int sfd)
+/* In the new child: its fork request, from the server's request q. */
+static _Noreturn void
+become_kid(const fs_req *q, const int *fds, int nfds)
 {
-    fork_req *r = calloc(1, sizeof(*r));
-    int ring_fd = (q->flags & FS_RING) ? fds[nfds - 1] : -1;
-    pid_t os;
+    fork_req *r = ax__calloc(1, sizeof(*r));
 
-    if (r == NULL) {
-        answer(FS_FAILED, AX_ENOMEM, 0, q->token);
-        return;
+    if (r == NULL || (q->arg_size > 0 && !(r->arg = ax__alloc(q->arg_size)))) {
+        _exit(72);
+    }
+    if (q->arg_size > 0) {
+        memcpy(r->arg, arg_pass, q->arg_size);
     }
     r->fn = q->fn;
-    r->arg = q->arg_size > 0 ? req_buf + sizeof(*q) : NULL;
     r->arg_size = q->arg_size;
     r->stack_size = q->stack_size;
     r->mailbox_capacity = q->mailbox_capacity;
@@ -442,20 +461,30 @@ start_kid(const fs_req *q, const int *fds, int nfds, int sock, int sfd)
     r->child_fds[0] = fds[0];
     r->child_fds[1] = (q->flags & FS_PIPES) ? fds[1] : fds[0];
     r->ring_fd = -1;
-    fflush(NULL);
+    if (q->flags & FS_RING) {
+        if (ax__ring_map_from_fd(fds[nfds - 1], q->ring_cap, &r->ring) < 0) {
+            _exit(72);
+        }
+        close(fds[nfds - 1]);
+    }
+    ax__child_main_clean(r, q->parent_node);
+}
+
+/* Fork the child a request asks for. */
+static void
+start_kid(const fs_req *q, const int *fds, int nfds, int sock, int sfd)
+{
+    pid_t os;
+
+    if (q->arg_size > 0) {
+        memcpy(arg_pass, req_buf + sizeof(*q), q->arg_size);
+    }
     os = fork();
     if (os == 0) {
         close(sock);
         close(sfd);
-        if (ring_fd >= 0) {
-            if (ax__ring_map_from_fd(ring_fd, q->ring_cap, &r->ring) < 0) {
-                _exit(72);
-            }
-            close(ring_fd);
-        }
-        ax__child_main_clean(r, q->parent_node);
+        become_kid(q, fds, nfds);
     }
-    free(r);
     if (os < 0) {
         answer(FS_FAILED, -errno, 0, q->token);
     } else {
@@ -473,7 +502,7 @@ take_request(int sock, int sfd)
         struct cmsghdr h;
         char space[CMSG_SPACE(sizeof(int) * FS_MAX_FDS)];
     } ctl;
-    struct iovec iov = {req_buf, sizeof(req_buf)};
+    struct iovec iov = {req_buf, REQ_MAX};
     struct msghdr mh = {0};
     int fds[FS_MAX_FDS], nfds = 0;
     fs_req q;
@@ -567,6 +596,7 @@ server_main(int sock, pid_t parent)
     if (sfd < 0) {
         _exit(73);
     }
+    req_buf = server_mem(NULL, 0, REQ_MAX);
     serve(3, sfd);
 }
 
