@@ -102,7 +102,8 @@ static struct {
     ev_io ww;  /* room for the requests that wait */
     fs_out *head;
     fs_out **tail;
-    bool gone; /* it ended before ax_fini */
+    size_t nout; /* requests in head: each holds two or three fds */
+    bool gone;   /* it ended before ax_fini */
 } fs = {.fd = -1};
 
 bool
@@ -111,9 +112,16 @@ ax__forkserver_up(void)
     return fs.pid > 0;
 }
 
+size_t
+ax__forkserver_waiting(void)
+{
+    return fs.nout;
+}
+
 static void
 out_free(fs_out *o)
 {
+    fs.nout--;
     for (int i = 0; i < o->nfds; i++) {
         close(o->fds[i]);
     }
@@ -319,6 +327,7 @@ ax__forkserver_spawn(fork_req *r)
     ((ax_child *)r->peer->child)->via_server = true;
     *fs.tail = o;
     fs.tail = &o->next;
+    fs.nout++;
     flush_out();
     return 0;
 }

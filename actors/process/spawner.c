@@ -242,6 +242,12 @@ ax__spawn_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
     if (rt->current != NULL && ax__proc.nforks >= MAX_WAITING_FORKS) {
         ax_yield(); /* the scheduler forks those first */
     }
+    /* Requests the fork server has no room for yet hold their fds: a
+     * burst waits for it to take them. */
+    while (rt->current != NULL &&
+           ax__forkserver_waiting() >= MAX_WAITING_FORKS) {
+        ax_sleep(1);
+    }
     if ((r = ax__calloc(1, sizeof(*r))) == NULL) {
         return AX_ENOMEM;
     }
