@@ -177,7 +177,7 @@ ax__ring_map_new(size_t cap, ax_ring_map **out)
         return ax__fail(AX_ENOMEM, "ring: mmap of %zu bytes failed",
                         POOL_SLOTS * slot_size_of(cap));
     }
-    m->base = base; /* zero-filled: both rings empty, nobody waits */
+    m->base = base;    /* zero-filled: both rings empty, nobody waits */
     both_asleep(base); /* neither reader reads yet */
     *out = m;
     return 0;
@@ -193,8 +193,8 @@ map_fd(int fd, size_t cap, ax_ring_map **out)
     if (m == NULL) {
         return AX_ENOMEM;
     }
-    base = mmap(NULL, slot_size_of(cap), PROT_READ | PROT_WRITE, MAP_SHARED,
-                fd, 0);
+    base = mmap(NULL, slot_size_of(cap), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                0);
     if (base == MAP_FAILED) {
         int err = -errno;
 
@@ -216,8 +216,9 @@ ax__ring_map_new_fd(size_t cap, ax_ring_map **out, int *fd)
     int rc;
 
     if (cap < AX_RING_MIN || cap > AX_RING_MAX || (cap & (cap - 1)) != 0) {
-        return ax__fail(AX_EINVAL, "ring: capacity %zu is not a power of "
-                                   "two in [4 KiB, 64 MiB]",
+        return ax__fail(AX_EINVAL,
+                        "ring: capacity %zu is not a power of "
+                        "two in [4 KiB, 64 MiB]",
                         cap);
     }
     *fd = memfd_create("axon-ring", MFD_CLOEXEC);

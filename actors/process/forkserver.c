@@ -294,9 +294,13 @@ server_gone(void)
 int
 ax__forkserver_spawn(fork_req *r)
 {
-    fs_req q = {FS_MAGIC, 0, r->fn, r->peer->child, rt->node, r->pid,
-                r->spawner, r->mref, r->stack_size, r->mailbox_capacity,
-                r->arg_size, AX_PROC_RING, r->link, r->monitor};
+    fs_req q = {FS_MAGIC,      0,
+                r->fn,         r->peer->child,
+                rt->node,      r->pid,
+                r->spawner,    r->mref,
+                r->stack_size, r->mailbox_capacity,
+                r->arg_size,   AX_PROC_RING,
+                r->link,       r->monitor};
     fs_out *o;
 
     if (fs.pid <= 0) {

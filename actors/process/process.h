@@ -61,7 +61,7 @@ typedef struct ax_child {
     ev_timer kill_grace; /* its first actor was killed: read it, or die */
     uint64_t kill_mark;  /* where our stream stood after the kill */
     int kill_code;
-    bool forced; /* SIGKILLed: it did not read the kill */
+    bool forced;     /* SIGKILLed: it did not read the kill */
     bool via_server; /* the fork server's child: its end comes from it */
 } ax_child;
 
