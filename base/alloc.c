@@ -4,9 +4,12 @@
  */
 #include "base/alloc.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/error.h"
 #include "base/sanitizers.h"
@@ -38,6 +41,193 @@ ax__alloc_fail_after(long n)
     alloc_count = 0;
     fail_countdown = n;
     return made;
+}
+
+/*
+ * A process's own heap (ax__own_heap): the allocations of a child of the
+ * fork server come from fresh pages of its own, side by side, instead of
+ * from free blocks scattered over the heap it inherited, each of which
+ * would make a whole inherited page its own copy. Blocks of 16 B .. 64 KiB
+ * in power-of-two classes, each with a 16-byte header that names its
+ * class, carved from a large reserved mapping and kept on a free list per
+ * class once freed; larger blocks, and any block once the mapping is
+ * used up, are malloc's. A lock makes ax_free safe from other threads.
+ * ASan and valgrind are told of each block, so they still see a use after
+ * free or an overrun into a free block.
+ */
+#if defined(AX_HAVE_VALGRIND_H) && __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define VG_ALLOC(p, n, zero) VALGRIND_MALLOCLIKE_BLOCK(p, n, 0, zero)
+#define VG_FREE(p) VALGRIND_FREELIKE_BLOCK(p, 0)
+#define VG_RESIZE(p, o, n) VALGRIND_RESIZEINPLACE_BLOCK(p, o, n, 0)
+#define VG_DEFINED(p, n) VALGRIND_MAKE_MEM_DEFINED(p, n)
+#define VG_NOACCESS(p, n) VALGRIND_MAKE_MEM_NOACCESS(p, n)
+#else
+#define VG_ALLOC(p, n, zero) ((void)0)
+#define VG_FREE(p) ((void)0)
+#define VG_RESIZE(p, o, n) ((void)0)
+#define VG_DEFINED(p, n) ((void)0)
+#define VG_NOACCESS(p, n) ((void)0)
+#endif
+#if AX_ASAN
+#define AS_OPEN(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#define AS_SHUT(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#else
+#define AS_OPEN(p, n) ((void)0)
+#define AS_SHUT(p, n) ((void)0)
+#endif
+/* What the tools are told: a block is given / taken back; the free-list
+ * link in a free block is read or written by the heap itself. */
+#define AX_MEM_ALLOCATED(p, n, zero)                                           \
+    do {                                                                       \
+        AS_OPEN(p, n);                                                         \
+        VG_ALLOC(p, n, zero);                                                  \
+    } while (0)
+#define AX_MEM_FREED(p, n)                                                     \
+    do {                                                                       \
+        AS_SHUT(p, n);                                                         \
+        VG_FREE(p);                                                            \
+    } while (0)
+#define AX_MEM_RESIZED(p, o, n)                                                \
+    do {                                                                       \
+        AS_OPEN(p, n);                                                         \
+        VG_RESIZE(p, o, n);                                                    \
+    } while (0)
+#define AX_MEM_LINK_OPEN(p)                                                    \
+    do {                                                                       \
+        AS_OPEN(p, sizeof(void *));                                            \
+        VG_DEFINED(p, sizeof(void *));                                         \
+    } while (0)
+#define AX_MEM_LINK_SHUT(p)                                                    \
+    do {                                                                       \
+        AS_SHUT(p, sizeof(void *));                                            \
+        VG_NOACCESS(p, sizeof(void *));                                        \
+    } while (0)
+
+#define OWN_RESERVE ((size_t)1 << 34) /* address space only */
+#define OWN_CLASSES 17                /* 16 B << 0 .. 16 B << 16 = 1 MiB */
+#define OWN_HDR 16
+
+static struct {
+    char *base, *bump, *end;
+    void *free[OWN_CLASSES];
+    atomic_flag lock;
+} own = {.lock = ATOMIC_FLAG_INIT};
+
+static bool
+own_has(const void *p)
+{
+    return own.base != NULL && (const char *)p >= own.base &&
+           (const char *)p < own.end;
+}
+
+static size_t
+own_class_size(int c)
+{
+    return (size_t)OWN_HDR << c;
+}
+
+static void
+own_lock(void)
+{
+    while (atomic_flag_test_and_set_explicit(&own.lock, memory_order_acquire)) {
+    }
+}
+
+static void
+own_unlock(void)
+{
+    atomic_flag_clear_explicit(&own.lock, memory_order_release);
+}
+
+/* A block of size bytes (zeroed if zero), or NULL: not ours to give. */
+static void *
+own_alloc(size_t size, bool zero)
+{
+    size_t need = size + OWN_HDR;
+    bool fresh = false;
+    char *h = NULL;
+    int c = 0;
+
+    if (own.base == NULL || need > own_class_size(OWN_CLASSES - 1)) {
+        return NULL;
+    }
+    while (own_class_size(c) < need) {
+        c++;
+    }
+    own_lock();
+    if ((h = own.free[c]) != NULL) {
+        AX_MEM_LINK_OPEN(h + OWN_HDR);
+        own.free[c] = *(void **)(h + OWN_HDR);
+    } else if ((size_t)(own.end - own.bump) >= own_class_size(c)) {
+        h = own.bump; /* never touched: reads as zeros */
+        own.bump += own_class_size(c);
+        fresh = true;
+    }
+    own_unlock();
+    if (h == NULL) {
+        return NULL;
+    }
+    AX_MEM_ALLOCATED(h + OWN_HDR, size, fresh || zero);
+    *(int *)h = c;
+    *(size_t *)(h + 8) = size; /* what was asked, for realloc */
+    if (zero && !fresh) {
+        memset(h + OWN_HDR, 0, size);
+    }
+    return h + OWN_HDR;
+}
+
+static size_t
+own_usable(const void *p)
+{
+    return own_class_size(*(const int *)((const char *)p - OWN_HDR)) - OWN_HDR;
+}
+
+static size_t
+own_asked(const void *p)
+{
+    return *(const size_t *)((const char *)p - OWN_HDR + 8);
+}
+
+static void
+own_free(void *p)
+{
+    char *h = (char *)p - OWN_HDR;
+    int c = *(int *)h;
+
+    AX_MEM_FREED(p, own_asked(p));
+    AX_MEM_LINK_OPEN(p);
+    own_lock();
+    *(void **)p = own.free[c];
+    own.free[c] = h;
+    own_unlock();
+    AX_MEM_LINK_SHUT(p);
+}
+
+/* free(3), or the own heap's free, as p came. */
+static void
+any_free(void *p)
+{
+    if (own_has(p)) {
+        own_free(p);
+    } else {
+        free(p);
+    }
+}
+
+int
+ax__own_heap(void)
+{
+    void *m = mmap(NULL, OWN_RESERVE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+    if (m == MAP_FAILED) {
+        return AX_ENOMEM;
+    }
+    own.base = own.bump = m;
+    own.end = own.base + OWN_RESERVE;
+    memset(own.free, 0, sizeof(own.free));
+    return 0;
 }
 
 /*
@@ -119,7 +309,7 @@ ax__big_cache(bool on)
      * copy their pages. */
     if (!on) {
         while (big.n > 0) {
-            free(big.p[--big.n]);
+            any_free(big.p[--big.n]);
         }
         big.bytes = 0;
     }
@@ -138,25 +328,60 @@ ax__alloc(size_t size)
     if (big.on && size >= BIG_MIN / 2 && (p = big_take(size)) != NULL) {
         return p;
     }
+    if ((p = own_alloc(size, false)) != NULL) {
+        return p;
+    }
     return malloc(size);
 }
 
 void *
 ax__realloc(void *p, size_t size)
 {
-    return should_fail() ? NULL : realloc(p, size);
+    void *n;
+
+    if (should_fail()) {
+        return NULL;
+    }
+    if (p == NULL && (n = own_alloc(size, false)) != NULL) {
+        return n;
+    }
+    if (p == NULL || !own_has(p)) {
+        return realloc(p, size);
+    }
+    if (size <= own_usable(p)) {
+        AX_MEM_RESIZED(p, own_asked(p), size);
+        *(size_t *)((char *)p - OWN_HDR + 8) = size;
+        return p;
+    }
+    if ((n = own_alloc(size, false)) == NULL && (n = malloc(size)) == NULL) {
+        return NULL;
+    }
+    memcpy(n, p, own_asked(p));
+    own_free(p);
+    return n;
 }
 
 void *
 ax__calloc(size_t n, size_t size)
 {
-    return should_fail() ? NULL : calloc(n, size);
+    void *p;
+
+    if (should_fail()) {
+        return NULL;
+    }
+    if (size != 0 && n > SIZE_MAX / size) {
+        return NULL;
+    }
+    if ((p = own_alloc(n * size, true)) != NULL) {
+        return p;
+    }
+    return calloc(n, size);
 }
 
 void
 ax__free(void *p)
 {
-    free(p);
+    any_free(p);
 }
 
 /* Roots let go of in forked children: held, never read. */
@@ -175,12 +400,12 @@ void
 ax__free_sized(void *p, size_t size)
 {
     if (p != NULL && !(big.on && big_keep(p, size))) {
-        free(p);
+        any_free(p);
     }
 }
 
 void
 ax_free(void *p)
 {
-    free(p);
+    any_free(p);
 }

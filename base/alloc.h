@@ -44,6 +44,16 @@ bool ax__big_cache(bool on);
 void ax__forsake(void *p);
 
 /*
+ * ax__own_heap - from now on, this process's allocations through this
+ * file come from pages of its own (a fresh reserved mapping), not from the
+ * heap it inherited: for a child of the fork server, whose every write to
+ * an inherited page copies the page. Blocks up to 64 KiB; larger ones
+ * stay malloc's. Call it before any allocation that must go there.
+ * Returns 0 or AX_ENOMEM.
+ */
+int ax__own_heap(void);
+
+/*
  * ax__alloc_fail_after - make the allocation n calls from now fail (n = 0:
  * the very next one) and every one after it, until reset with n < 0.
  * Returns how many allocations were made since the previous call, so a test

@@ -820,7 +820,9 @@ void
 ax__chans_forget(ax_ring_map *keep)
 {
     close_marked();
-    memset(fd_bits, 0, fd_words * sizeof(*fd_bits));
+    if (fd_bits != NULL) {
+        memset(fd_bits, 0, fd_words * sizeof(*fd_bits));
+    }
     fd_marked = 0;
     ax__ring_maps_forget(keep);
     ax__forsake(all_channels);

@@ -451,10 +451,26 @@ reap_kids(void)
 }
 
 /* In the new child: its fork request, from the server's request q. */
+/* libev's allocations, into the own heap too. */
+static void *
+ev_alloc(void *p, long size)
+{
+    if (size == 0) {
+        ax__free(p);
+        return NULL;
+    }
+    return ax__realloc(p, (size_t)size);
+}
+
 static _Noreturn void
 become_kid(const fs_req *q, const int *fds, int nfds)
 {
-    fork_req *r = ax__calloc(1, sizeof(*r));
+    fork_req *r;
+
+    if (ax__own_heap() == 0) { /* not on the pages it inherited */
+        ev_set_allocator(ev_alloc);
+    }
+    r = ax__calloc(1, sizeof(*r));
 
     if (r == NULL || (q->arg_size > 0 && !(r->arg = ax__alloc(q->arg_size)))) {
         _exit(72);
