@@ -112,6 +112,12 @@ ax__forkserver_up(void)
     return fs.pid > 0;
 }
 
+bool
+ax__forkserver_gone(void)
+{
+    return fs.gone;
+}
+
 size_t
 ax__forkserver_waiting(void)
 {

@@ -124,6 +124,7 @@ void ax__child_reaped(ax_child *c, int status);
  */
 int ax__forkserver_start(void);
 bool ax__forkserver_up(void);
+bool ax__forkserver_gone(void);      /* it died before ax_fini */
 size_t ax__forkserver_waiting(void); /* requests not sent yet */
 int ax__forkserver_spawn(fork_req *r);
 void ax__forkserver_stop(void);

@@ -239,6 +239,11 @@ ax__spawn_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
     if ((rc = room_for_one("ax_spawn")) < 0) {
         return rc;
     }
+    if (ax__forkserver_gone() && (arg == NULL || o->arg_size > 0)) {
+        return ax__fail(AX_ECHILD,
+                        "ax_spawn: the fork server has died (its children "
+                        "with it): this spawn would have started from it");
+    }
     if (rt->current != NULL && ax__proc.nforks >= MAX_WAITING_FORKS) {
         ax_yield(); /* the scheduler forks those first */
     }
