@@ -19,6 +19,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -90,7 +91,9 @@ boss(void *arg)
     o.monitor = true;       /* a DOWN tells us each one ended */
     o.arg_size = sizeof(t); /* each worker gets its own copy of t */
     for (int i = 0; i < n; i++) {
-        t = (task){i, ax_self()}; /* reused at once: the copy is taken */
+        memset(&t, 0, sizeof(t)); /* its padding is copied too */
+        t.id = i;                 /* reused at once: the copy is taken */
+        t.boss = ax_self();
         check(ax_spawn(worker, &t, &o, &pids[i]), "spawn");
     }
     for (int i = 0; i < n; i++) {

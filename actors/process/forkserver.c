@@ -146,6 +146,7 @@ out_send(fs_out *o)
     struct msghdr mh = {0};
     struct cmsghdr *c;
 
+    memset(&ctl, 0, sizeof(ctl));
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
     mh.msg_control = ctl.space;
@@ -300,14 +301,23 @@ server_gone(void)
 int
 ax__forkserver_spawn(fork_req *r)
 {
-    fs_req q = {FS_MAGIC,      0,
-                r->fn,         r->peer->child,
-                rt->node,      r->pid,
-                r->spawner,    r->mref,
-                r->stack_size, r->mailbox_capacity,
-                r->arg_size,   AX_PROC_RING,
-                r->link,       r->monitor};
+    fs_req q;
     fs_out *o;
+
+    memset(&q, 0, sizeof(q)); /* its padding goes out too */
+    q.magic = FS_MAGIC;
+    q.fn = r->fn;
+    q.token = r->peer->child;
+    q.parent_node = rt->node;
+    q.pid = r->pid;
+    q.spawner = r->spawner;
+    q.mref = r->mref;
+    q.stack_size = r->stack_size;
+    q.mailbox_capacity = r->mailbox_capacity;
+    q.arg_size = r->arg_size;
+    q.ring_cap = AX_PROC_RING;
+    q.link = r->link;
+    q.monitor = r->monitor;
 
     if (fs.pid <= 0) {
         return ax__fail(AX_ECHILD, "ax_spawn: the fork server %s",
