@@ -139,6 +139,13 @@ alone_remove(ax_ring_map *m)
     m->alone_link = NULL;
 }
 
+/* Whether a ring may hold cap bytes: a power of two in [MIN, MAX]. */
+static bool
+cap_ok(size_t cap)
+{
+    return cap >= AX_RING_MIN && cap <= AX_RING_MAX && (cap & (cap - 1)) == 0;
+}
+
 /* Both readers asleep: the first commit each way rings (a reader learns
  * of its first bytes by its doorbell). */
 static void
@@ -158,7 +165,7 @@ ax__ring_map_new(size_t cap, ax_ring_map **out)
 
     _Static_assert(sizeof(struct ring_shared) == 256, "docs/wire.md layout");
     _Static_assert(2 * sizeof(struct ring_shared) <= HEADERS, "headers");
-    if (cap < AX_RING_MIN || cap > AX_RING_MAX || (cap & (cap - 1)) != 0) {
+    if (!cap_ok(cap)) {
         return ax__fail(AX_EINVAL,
                         "ring: capacity %zu is not a power of "
                         "two in [4 KiB, 64 MiB]",
@@ -215,7 +222,7 @@ ax__ring_map_new_fd(size_t cap, ax_ring_map **out, int *fd)
 {
     int rc;
 
-    if (cap < AX_RING_MIN || cap > AX_RING_MAX || (cap & (cap - 1)) != 0) {
+    if (!cap_ok(cap)) {
         return ax__fail(AX_EINVAL,
                         "ring: capacity %zu is not a power of "
                         "two in [4 KiB, 64 MiB]",
@@ -246,8 +253,8 @@ ax__ring_map_from_fd(int fd, size_t cap, ax_ring_map **out)
 {
     struct stat st;
 
-    if (cap < AX_RING_MIN || cap > AX_RING_MAX || (cap & (cap - 1)) != 0 ||
-        fstat(fd, &st) < 0 || (size_t)st.st_size != slot_size_of(cap)) {
+    if (!cap_ok(cap) || fstat(fd, &st) < 0 ||
+        (size_t)st.st_size != slot_size_of(cap)) {
         return ax__fail(AX_EINVAL,
                         "ring: fd %d is not a map of two %zu-byte rings", fd,
                         cap);

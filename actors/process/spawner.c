@@ -234,12 +234,14 @@ ax__spawn_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
 {
     fork_req *r;
     bool half = o->link || o->monitor;
+    /* Nothing of this process's memory is passed: the fork server's. */
+    bool lean = arg == NULL || o->arg_size > 0;
     int rc;
 
     if ((rc = room_for_one("ax_spawn")) < 0) {
         return rc;
     }
-    if (ax__forkserver_gone() && (arg == NULL || o->arg_size > 0)) {
+    if (lean && ax__forkserver_gone()) {
         return ax__fail(AX_ECHILD,
                         "ax_spawn: the fork server has died (its children "
                         "with it): this spawn would have started from it");
@@ -258,9 +260,7 @@ ax__spawn_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
     }
     r->fn = fn;
     r->arg = arg;
-    /* Started by the fork server when it runs and nothing of this
-     * process's memory is passed (ax_runtime_opts.forkserver). */
-    r->via_server = ax__forkserver_up() && (arg == NULL || o->arg_size > 0);
+    r->via_server = lean && ax__forkserver_up();
     if (o->arg_size > 0) { /* its own copy, until the actor has it */
         if ((r->arg = ax__alloc(o->arg_size)) == NULL) {
             ax__free(r);
