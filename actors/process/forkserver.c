@@ -103,6 +103,7 @@ static struct {
     fs_out *head;
     fs_out **tail;
     size_t nout; /* requests in head: each holds two or three fds */
+    size_t kids; /* children asked for and not yet EXITED or FAILED */
     bool gone;   /* it ended before ax_fini */
 } fs = {.fd = -1};
 
@@ -165,6 +166,22 @@ out_send(fs_out *o)
 
 static void server_gone(void);
 
+/*
+ * A child asked for (+1) or ended (-1). The answers keep the loop alive
+ * while children wait for theirs, as an ev_child watcher does for a
+ * forked one: a child's end of stream may come before its EXITED, and
+ * nothing else would be left to wait for it.
+ */
+static void
+kids_add(int d)
+{
+    if (d > 0 && fs.kids++ == 0) {
+        ev_ref(rt->loop);
+    } else if (d < 0 && fs.kids > 0 && --fs.kids == 0) {
+        ev_unref(rt->loop);
+    }
+}
+
 /* Send what waits, in order, while there is room. */
 static void
 flush_out(void)
@@ -219,9 +236,11 @@ on_answer(const fs_rep *a)
         c->os_pid = a->os_pid;
         break;
     case FS_FAILED:
+        kids_add(-1);
         child_failed(c, a->value);
         break;
     case FS_EXITED:
+        kids_add(-1);
         ax__child_reaped(c, a->value);
         break;
     default:
@@ -254,9 +273,12 @@ server_close(void)
     fs_out *o;
 
     if (ev_is_active(&fs.rw)) {
-        ev_ref(rt->loop); /* it was unref'd when started */
+        if (fs.kids == 0) {
+            ev_ref(rt->loop); /* it was unref'd when started */
+        }
         ev_io_stop(rt->loop, &fs.rw);
     }
+    fs.kids = 0;
     ev_io_stop(rt->loop, &fs.ww);
     while ((o = fs.head) != NULL) {
         fs.head = o->next;
@@ -345,6 +367,7 @@ ax__forkserver_spawn(fork_req *r)
         memcpy(o->bytes + sizeof(q), r->arg, r->arg_size);
     }
     ((ax_child *)r->peer->child)->via_server = true;
+    kids_add(1);
     *fs.tail = o;
     fs.tail = &o->next;
     fs.nout++;
@@ -672,6 +695,7 @@ ax__forkserver_start(void)
     fs.pid = os;
     fs.fd = sv[0];
     fs.gone = false;
+    fs.kids = 0;
     fs.head = NULL;
     fs.tail = &fs.head;
     ev_io_init(&fs.rw, on_answers, fs.fd, EV_READ);

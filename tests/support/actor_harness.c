@@ -81,6 +81,9 @@ th_run(void (*body)(void *arg), void *arg)
     assert_int_equal(ax_init(th_runtime_opts), 0);
     assert_int_equal(ax_spawn(driver_main, &d, NULL, NULL), 0);
     rc = ax_run();
+    if (rc < 0) {
+        print_error("ax_run: %s\n", ax_error_detail());
+    }
     ax_runtime_stats_get(&st);
     ax_fini();
     if (failures > 0) {
