@@ -108,8 +108,15 @@ ax__alloc_fail_after(long n)
 #define OWN_CLASSES 17                /* 16 B << 0 .. 16 B << 16 = 1 MiB */
 #define OWN_HDR 16
 
+/* Classes from here on (4 KiB blocks) are carved from the upper half of
+ * the mapping: the small blocks a process actor writes at its start pack
+ * into a page or two, not between its buffers and tables. */
+#define OWN_PAGE_CLASS 8
+
 static struct {
-    char *base, *bump, *end;
+    char *base, *end;
+    char *bump[2]; /* small classes, then page-sized and larger ones */
+    char *limit[2];
     void *free[OWN_CLASSES];
     atomic_flag lock;
 } own = {.lock = ATOMIC_FLAG_INIT};
@@ -159,9 +166,10 @@ own_alloc(size_t size, bool zero)
     if ((h = own.free[c]) != NULL) {
         AX_MEM_LINK_OPEN(h + OWN_HDR);
         own.free[c] = *(void **)(h + OWN_HDR);
-    } else if ((size_t)(own.end - own.bump) >= own_class_size(c)) {
-        h = own.bump; /* never touched: reads as zeros */
-        own.bump += own_class_size(c);
+    } else if ((size_t)(own.limit[c >= OWN_PAGE_CLASS] -
+                        own.bump[c >= OWN_PAGE_CLASS]) >= own_class_size(c)) {
+        h = own.bump[c >= OWN_PAGE_CLASS]; /* never touched: reads as 0 */
+        own.bump[c >= OWN_PAGE_CLASS] += own_class_size(c);
         fresh = true;
     }
     own_unlock();
@@ -224,11 +232,13 @@ ax__own_heap(void)
     void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
+    _Static_assert(((size_t)OWN_HDR << OWN_PAGE_CLASS) == 4096, "a page");
     if (m == MAP_FAILED) {
         return AX_ENOMEM;
     }
-    own.base = own.bump = m;
-    own.end = own.base + size;
+    own.base = own.bump[0] = m;
+    own.limit[0] = own.bump[1] = own.base + size / 2;
+    own.end = own.limit[1] = own.base + size;
     memset(own.free, 0, sizeof(own.free));
     return 0;
 }

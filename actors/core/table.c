@@ -105,7 +105,9 @@ slot_take(uint32_t *idx)
         return 0;
     }
     if (rt->nslots == rt->capslots) {
-        uint32_t cap = rt->capslots ? rt->capslots * 2 : 1024;
+        /* From 16: a process actor with one actor pays for one small
+         * block, not a 40 KiB table (and the page it touches). */
+        uint32_t cap = rt->capslots ? rt->capslots * 2 : 16;
         slot *n;
 
         if (rt->capslots >= UINT32_MAX / 2) {

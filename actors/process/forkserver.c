@@ -383,7 +383,8 @@ ax__forkserver_spawn(fork_req *r)
  * server writes after a fork that its last child shares becomes that
  * child's own copy, so whatever the server writes for each request would
  * cost each child a page. It neither mallocs nor writes a page it shares
- * with its children but the arg it passes (arg_pass) and its stack.
+ * with its children but the arg it passes (arg_pass) and its stack:
+ * its state is one block of it (srv).
  */
 static void *
 server_mem(void *old, size_t old_len, size_t len)
@@ -416,40 +417,41 @@ typedef struct kid {
     void *token;
 } kid;
 
-static struct {
-    kid *k;
-    size_t n, cap;
-} kids;
+/* What the server writes as it serves, in server_mem (so are the arrays):
+ * not a static, which would share a page with what its children write. */
+typedef struct server_state {
+    kid *kids;
+    size_t nkids, capkids;
+    fs_rep *answers; /* waiting for room in the socket */
+    size_t head, nanswers, capanswers;
+    unsigned char req[]; /* the request read */
+} server_state;
 
-/* Answers waiting for room in the socket. */
-static struct {
-    fs_rep *a;
-    size_t head, n, cap;
-} answers;
-
-/* The request read (server_mem), and the copy of its arg the next child
- * inherits. */
-static unsigned char *req_buf;
+static server_state *srv;
 #define REQ_MAX (sizeof(fs_req) + AX_ARG_MAX)
-static unsigned char arg_pass[AX_ARG_MAX];
+
+/* The copy of a request's arg the next child inherits: a mapping of its
+ * own, written only for a spawn with an arg. */
+static unsigned char *arg_pass;
 
 static void
 answer(uint32_t kind, int32_t value, pid_t os, void *token)
 {
-    if (answers.head > 0 && answers.head == answers.n) {
-        answers.head = answers.n = 0;
+    if (srv->head > 0 && srv->head == srv->nanswers) {
+        srv->head = srv->nanswers = 0;
     }
-    if (answers.n == answers.cap) {
-        answers.a = server_grow(answers.a, &answers.cap, sizeof(fs_rep));
+    if (srv->nanswers == srv->capanswers) {
+        srv->answers =
+            server_grow(srv->answers, &srv->capanswers, sizeof(fs_rep));
     }
-    answers.a[answers.n++] = (fs_rep){kind, value, os, token};
+    srv->answers[srv->nanswers++] = (fs_rep){kind, value, os, token};
 }
 
 static void
 send_answers(int sock)
 {
-    while (answers.head < answers.n) {
-        ssize_t n = send(sock, &answers.a[answers.head], sizeof(fs_rep),
+    while (srv->head < srv->nanswers) {
+        ssize_t n = send(sock, &srv->answers[srv->head], sizeof(fs_rep),
                          MSG_DONTWAIT | MSG_NOSIGNAL);
 
         if (n < 0) {
@@ -458,17 +460,17 @@ send_answers(int sock)
             }
             _exit(0); /* the parent is gone */
         }
-        answers.head++;
+        srv->head++;
     }
 }
 
 static void
 kid_add(pid_t os, void *token)
 {
-    if (kids.n == kids.cap) {
-        kids.k = server_grow(kids.k, &kids.cap, sizeof(kid));
+    if (srv->nkids == srv->capkids) {
+        srv->kids = server_grow(srv->kids, &srv->capkids, sizeof(kid));
     }
-    kids.k[kids.n++] = (kid){os, token};
+    srv->kids[srv->nkids++] = (kid){os, token};
 }
 
 /* Reap every child that ended and say so. */
@@ -479,10 +481,10 @@ reap_kids(void)
     int st;
 
     while ((os = waitpid(-1, &st, WNOHANG)) > 0) {
-        for (size_t i = 0; i < kids.n; i++) {
-            if (kids.k[i].os == os) {
-                answer(FS_EXITED, st, os, kids.k[i].token);
-                kids.k[i] = kids.k[--kids.n];
+        for (size_t i = 0; i < srv->nkids; i++) {
+            if (srv->kids[i].os == os) {
+                answer(FS_EXITED, st, os, srv->kids[i].token);
+                srv->kids[i] = srv->kids[--srv->nkids];
                 break;
             }
         }
@@ -545,7 +547,7 @@ start_kid(const fs_req *q, const int *fds, int nfds, int sock, int sfd)
     pid_t os;
 
     if (q->arg_size > 0) {
-        memcpy(arg_pass, req_buf + sizeof(*q), q->arg_size);
+        memcpy(arg_pass, srv->req + sizeof(*q), q->arg_size);
     }
     os = fork();
     if (os == 0) {
@@ -570,7 +572,7 @@ take_request(int sock, int sfd)
         struct cmsghdr h;
         char space[CMSG_SPACE(sizeof(int) * FS_MAX_FDS)];
     } ctl;
-    struct iovec iov = {req_buf, REQ_MAX};
+    struct iovec iov = {srv->req, REQ_MAX};
     struct msghdr mh = {0};
     int fds[FS_MAX_FDS], nfds = 0;
     fs_req q;
@@ -594,7 +596,7 @@ take_request(int sock, int sfd)
             memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)nfds);
         }
     }
-    memcpy(&q, req_buf, sizeof(q) < (size_t)n ? sizeof(q) : (size_t)n);
+    memcpy(&q, srv->req, sizeof(q) < (size_t)n ? sizeof(q) : (size_t)n);
     if ((size_t)n >= sizeof(q) && q.magic == FS_MAGIC &&
         (size_t)n == sizeof(q) + q.arg_size &&
         nfds == 1 + !!(q.flags & FS_PIPES) + !!(q.flags & FS_RING)) {
@@ -612,7 +614,7 @@ serve(int sock, int sfd)
 {
     for (;;) {
         struct pollfd pf[2] = {
-            {sock, POLLIN | (answers.head < answers.n ? POLLOUT : 0), 0},
+            {sock, POLLIN | (srv->head < srv->nanswers ? POLLOUT : 0), 0},
             {sfd, POLLIN, 0}};
         struct signalfd_siginfo si;
 
@@ -664,7 +666,12 @@ server_main(int sock, pid_t parent)
     if (sfd < 0) {
         _exit(73);
     }
-    req_buf = server_mem(NULL, 0, REQ_MAX);
+    srv = server_mem(NULL, 0, sizeof(*srv) + REQ_MAX);
+    arg_pass = mmap(NULL, AX_ARG_MAX, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (arg_pass == MAP_FAILED) {
+        _exit(75);
+    }
     serve(3, sfd);
 }
 

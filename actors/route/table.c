@@ -200,9 +200,16 @@ typedef struct gone_rec {
     bool used;
 } gone_rec;
 
-static gone_rec gone[GONE_CAP];
-static ax_pid gone_order[REMEMBER];
-static size_t gone_next;
+/* 192 KiB, allocated at the first end to remember: as a static it sat in
+ * the middle of the writable statics, and every process paid a page or
+ * two more for the small ones around it. */
+typedef struct gone_table {
+    gone_rec rec[GONE_CAP];
+    ax_pid order[REMEMBER];
+    size_t next;
+} gone_table;
+
+static gone_table *gone;
 
 static size_t
 gone_home(ax_pid pid)
@@ -219,7 +226,7 @@ gone_slot(ax_pid pid)
 {
     size_t i = gone_home(pid);
 
-    while (gone[i].used && !ax_pid_equal(gone[i].pid, pid)) {
+    while (gone->rec[i].used && !ax_pid_equal(gone->rec[i].pid, pid)) {
         i = (i + 1) & (GONE_CAP - 1);
     }
     return i;
@@ -229,25 +236,26 @@ gone_slot(ax_pid pid)
 static void
 gone_erase(ax_pid pid)
 {
+    gone_rec *r = gone->rec;
     size_t i = gone_slot(pid), j = i;
 
-    if (!gone[i].used) {
+    if (!r[i].used) {
         return;
     }
-    gone[i].used = false;
+    r[i].used = false;
     for (;;) {
         size_t home;
 
         j = (j + 1) & (GONE_CAP - 1);
-        if (!gone[j].used) {
+        if (!r[j].used) {
             return;
         }
-        home = gone_home(gone[j].pid);
+        home = gone_home(r[j].pid);
         /* j's record may fill the hole at i unless its home lies in
          * (i, j], cyclically */
         if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
-            gone[i] = gone[j];
-            gone[j].used = false;
+            r[i] = r[j];
+            r[j].used = false;
             i = j;
         }
     }
@@ -256,17 +264,21 @@ gone_erase(ax_pid pid)
 void
 ax__remember_gone(ax_pid pid, const ax_exit_info *i)
 {
-    size_t k = gone_slot(pid);
+    size_t k;
 
-    if (!gone[k].used) {
-        if (gone_next >= REMEMBER) { /* the oldest makes room */
-            gone_erase(gone_order[gone_next % REMEMBER]);
+    if (gone == NULL && (gone = ax__calloc(1, sizeof(*gone))) == NULL) {
+        return; /* out of memory: later questions get the guess */
+    }
+    k = gone_slot(pid);
+    if (!gone->rec[k].used) {
+        if (gone->next >= REMEMBER) { /* the oldest makes room */
+            gone_erase(gone->order[gone->next % REMEMBER]);
             k = gone_slot(pid);
         }
-        gone_order[gone_next % REMEMBER] = pid;
-        gone_next++;
+        gone->order[gone->next % REMEMBER] = pid;
+        gone->next++;
     }
-    gone[k] = (gone_rec){pid, *i, true};
+    gone->rec[k] = (gone_rec){pid, *i, true};
 }
 
 /* How the remote actor pid ended, if known: true and *out. The actor's
@@ -275,13 +287,17 @@ ax__remember_gone(ax_pid pid, const ax_exit_info *i)
 bool
 ax__remote_gone(ax_pid pid, ax_exit_info *out)
 {
-    const gone_rec *g = &gone[gone_slot(pid)];
+    const gone_rec *g;
 
+    if (gone == NULL) {
+        return false;
+    }
+    g = &gone->rec[gone_slot(pid)];
     if (g->used) {
         *out = g->info;
         return true;
     }
-    g = &gone[gone_slot((ax_pid){pid.node, 0})];
+    g = &gone->rec[gone_slot((ax_pid){pid.node, 0})];
     if (!g->used) {
         return false;
     }
