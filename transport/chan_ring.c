@@ -161,7 +161,7 @@ ax__chan_ring_fits(ax_chan *ch, size_t len)
     if (need > ch->ring->tx.cap) {
         return true; /* goes in piece by piece */
     }
-    room = ax__ring_room(&ch->ring->tx);
+    room = ax__ring_room_for(&ch->ring->tx, need);
     if (room < 0 || (size_t)room >= need || /* an error shows at the put */
         !ax__ring_wait_room(&ch->ring->tx, need)) {
         return true;

@@ -342,6 +342,8 @@ view(ax_ring_map *m, int i, bool writer, ax_ring *r)
     r->pos = atomic_load_explicit(writer ? &r->sh->head : &r->sh->tail,
                                   memory_order_acquire);
     r->committed = r->pos;
+    r->seen = writer ? atomic_load_explicit(&r->sh->tail, memory_order_acquire)
+                     : r->pos;
 }
 
 void
@@ -360,12 +362,24 @@ ax__ring_room(ax_ring *tx)
     uint64_t used = tx->pos - tail;
 
     if (used > tx->cap) { /* ahead of what we wrote, or too far behind */
+        tx->seen = tx->pos - tx->cap; /* no room seen: every put looks */
         return ax__fail(AX_EPROTO,
                         "ring: the reader's position %llu cannot "
                         "be true (written: %llu)",
                         (unsigned long long)tail, (unsigned long long)tx->pos);
     }
+    tx->seen = tail;
     return (long)(tx->cap - used);
+}
+
+long
+ax__ring_room_for(ax_ring *tx, size_t need)
+{
+    /* The reader's position only grows: the room seen is there still. */
+    uint64_t used = tx->pos - tx->seen;
+
+    return used <= tx->cap && tx->cap - used >= need ? (long)(tx->cap - used)
+                                                     : ax__ring_room(tx);
 }
 
 /* Copy len bytes to the ring at position pos (wrapping). */
@@ -379,7 +393,9 @@ copy_in(ax_ring *tx, uint64_t pos, const uint8_t *p, size_t len)
         return; /* p may be NULL */
     }
     memcpy(tx->data + at, p, first);
-    memcpy(tx->data, p + first, len - first);
+    if (first < len) { /* wrapped */
+        memcpy(tx->data, p + first, len - first);
+    }
 }
 
 /* Copy the n pieces in, in order, up to max bytes; returns the bytes. */
@@ -401,14 +417,14 @@ copy_iov(ax_ring *tx, const struct iovec *iov, int n, size_t max)
 int
 ax__ring_put(ax_ring *tx, const struct iovec *iov, int n)
 {
-    long room = ax__ring_room(tx);
     size_t len = 0;
+    long room;
 
-    if (room < 0) {
-        return (int)room;
-    }
     for (int i = 0; i < n; i++) {
         len += iov[i].iov_len;
+    }
+    if ((room = ax__ring_room_for(tx, len)) < 0) {
+        return (int)room;
     }
     if (len > tx->cap) {
         return ax__fail(AX_EMSGSIZE,

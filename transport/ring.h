@@ -56,6 +56,7 @@ typedef struct ax_ring {
     size_t cap;             /* a power of two */
     uint64_t pos;           /* tx: bytes written; rx: bytes read */
     uint64_t committed;     /* tx: the position last published */
+    uint64_t seen;          /* tx: the reader's position, last loaded */
 } ax_ring;
 
 /* The smallest and largest capacity of a ring. */
@@ -120,6 +121,14 @@ void ax__ring_open(ax_ring_map *m, int side, ax_ring *tx, ax_ring *rx);
  * AX_EPROTO if the reader's published position cannot be true.
  */
 long ax__ring_room(ax_ring *tx);
+
+/*
+ * ax__ring_room_for - like ax__ring_room, but when the room last seen
+ * holds need bytes it returns that without loading the reader's position
+ * (a line the reader writes at every read: loading it at every put cost
+ * the writer a transfer between the cores per message).
+ */
+long ax__ring_room_for(ax_ring *tx, size_t need);
 
 /*
  * ax__ring_put - copy the n pieces in, all or nothing; they are not
