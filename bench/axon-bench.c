@@ -4,6 +4,7 @@
  *
  *   axon-bench                 every workload, readable table
  *   axon-bench NAME...         some workloads
+ *   axon-bench floors          the machine's floors (floor_*), no axon
  *   axon-bench --list          workload names, one per line
  *   axon-bench --json          one JSON object per line
  *   axon-bench --runs N        runs per workload (default 5)
@@ -30,10 +31,8 @@ static int warmup; /* --warmup: one uncounted run first */
 static double scale = 1.0;
 
 static const bench_workload *const tables[] = {
-    bench_chan_workloads,
-    bench_actor_workloads,
-    bench_proc_workloads,
-    bench_scale_workloads,
+    bench_chan_workloads,  bench_actor_workloads, bench_proc_workloads,
+    bench_scale_workloads, bench_floor_workloads,
 };
 
 double
@@ -227,7 +226,7 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: axon-bench [--list] [--json] [--runs N] "
-                    "[--quick] [--warmup] [WORKLOAD...]\n");
+                    "[--quick] [--warmup] [floors] [WORKLOAD...]\n");
     exit(2);
 }
 
@@ -254,6 +253,11 @@ main(int argc, char **argv)
             }
         } else if (argv[i][0] == '-' || n == 64) {
             usage();
+        } else if (strcmp(argv[i], "floors") == 0) {
+            for (const bench_workload *w = bench_floor_workloads;
+                 w->name && n < 64; w++) {
+                chosen[n++] = w;
+            }
         } else if ((chosen[n++] = find(argv[i])) == NULL) {
             bench_die("no workload named %s (see --list)", argv[i]);
         }

@@ -30,11 +30,13 @@ extern const bench_workload bench_chan_workloads[];
 extern const bench_workload bench_actor_workloads[];
 extern const bench_workload bench_proc_workloads[];
 extern const bench_workload bench_scale_workloads[];
+extern const bench_workload bench_floor_workloads[];
 
 /* Raw floors shared by the channel and process workloads. */
 double bench_floor_pingpong(void);
 double bench_floor_stream_32(void);
 double bench_floor_stream_64k(void);
+double bench_floor_spin_pingpong(void);
 
 /* Seconds to write n messages of len bytes to a child, one write each. */
 double bench_raw_stream(uint64_t n, size_t len);

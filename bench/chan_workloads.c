@@ -368,85 +368,6 @@ bench_floor_pingpong(void)
     return t / (double)n * 1e6;
 }
 
-/* --- floor_spin_pingpong ----------------------------------------------- */
-
-/*
- * The machine's floor for a round trip through shared memory (issue 17):
- * two processes, one counter each in a MAP_SHARED page; a side waits for
- * its counter to move by spinning up to 20 us, then futex-waits; the other
- * bumps it and futex-wakes only if the waiter said it sleeps. No axon.
- */
-struct spin_cell {
-    _Alignas(64) _Atomic uint32_t seq;
-    _Alignas(64) _Atomic uint32_t sleeping;
-};
-
-static void
-cell_post(struct spin_cell *c)
-{
-    atomic_fetch_add_explicit(&c->seq, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&c->sleeping, memory_order_seq_cst)) {
-        syscall(SYS_futex, &c->seq, FUTEX_WAKE, 1, NULL, NULL, 0);
-    }
-}
-
-static void
-cell_wait(struct spin_cell *c, uint32_t old)
-{
-    double until = bench_now() + 20e-6;
-
-    for (unsigned i = 0;
-         atomic_load_explicit(&c->seq, memory_order_acquire) == old; i++) {
-        if ((i & 63) == 63 && bench_now() > until) {
-            atomic_store_explicit(&c->sleeping, 1, memory_order_seq_cst);
-            while (atomic_load_explicit(&c->seq, memory_order_seq_cst) == old) {
-                syscall(SYS_futex, &c->seq, FUTEX_WAIT, old, NULL, NULL, 0);
-            }
-            atomic_store_explicit(&c->sleeping, 0, memory_order_relaxed);
-            return;
-        }
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
-}
-
-static double
-floor_spin_pingpong(void)
-{
-    struct spin_cell *c = mmap(NULL, 2 * sizeof(*c), PROT_READ | PROT_WRITE,
-                               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    uint64_t n = bench_count(PING_COUNT);
-    double t0, t;
-    pid_t pid;
-
-    if (c == MAP_FAILED) {
-        bench_die("mmap: %s", strerror(errno));
-    }
-    memset(c, 0, 2 * sizeof(*c));
-    if ((pid = fork()) < 0) {
-        bench_die("fork: %s", strerror(errno));
-    }
-    if (pid == 0) { /* echo: wait for ping i, answer pong i */
-        for (uint32_t i = 0; i <= n; i++) {
-            cell_wait(&c[0], i);
-            cell_post(&c[1]);
-        }
-        _exit(0);
-    }
-    cell_post(&c[0]); /* warm up */
-    cell_wait(&c[1], 0);
-    t0 = bench_now();
-    for (uint32_t i = 1; i <= n; i++) {
-        cell_post(&c[0]);
-        cell_wait(&c[1], i);
-    }
-    t = bench_now() - t0;
-    reap(pid);
-    munmap(c, 2 * sizeof(*c));
-    return t / (double)n * 1e6;
-}
-
 /* --- chan_stream_32 and chan_stream_64k -------------------------------- */
 
 static uint64_t stream_target; /* set before fork: the child inherits it */
@@ -627,9 +548,6 @@ const bench_workload bench_chan_workloads[] = {
      chan_stream_32, bench_floor_stream_32},
     {"chan_stream_64k", "MB/s", "one-way 64 KiB frames to another process",
      chan_stream_64k, bench_floor_stream_64k},
-    {"floor_spin_pingpong", "us",
-     "shared-memory round trip, spin 20 us then futex (no axon)",
-     floor_spin_pingpong, NULL},
     {"chan_ring_pingpong", "us",
      "round trip of a 16-byte frame through shared-memory rings",
      chan_ring_pingpong, bench_floor_pingpong},
