@@ -154,7 +154,7 @@ own_alloc(size_t size, bool zero)
     size_t need = size + OWN_HDR;
     bool fresh = false;
     char *h = NULL;
-    int c = 0;
+    int c = 0, area;
 
     if (own.base == NULL || need > own_class_size(OWN_CLASSES - 1)) {
         return NULL;
@@ -162,14 +162,15 @@ own_alloc(size_t size, bool zero)
     while (own_class_size(c) < need) {
         c++;
     }
+    area = c >= OWN_PAGE_CLASS;
     own_lock();
     if ((h = own.free[c]) != NULL) {
         AX_MEM_LINK_OPEN(h + OWN_HDR);
         own.free[c] = *(void **)(h + OWN_HDR);
-    } else if ((size_t)(own.limit[c >= OWN_PAGE_CLASS] -
-                        own.bump[c >= OWN_PAGE_CLASS]) >= own_class_size(c)) {
-        h = own.bump[c >= OWN_PAGE_CLASS]; /* never touched: reads as 0 */
-        own.bump[c >= OWN_PAGE_CLASS] += own_class_size(c);
+    } else if ((size_t)(own.limit[area] - own.bump[area]) >=
+               own_class_size(c)) {
+        h = own.bump[area]; /* never touched: reads as zeros */
+        own.bump[area] += own_class_size(c);
         fresh = true;
     }
     own_unlock();

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <axon.h>
 
@@ -37,6 +38,9 @@ double bench_floor_pingpong(void);
 double bench_floor_stream_32(void);
 double bench_floor_stream_64k(void);
 double bench_floor_spin_pingpong(void);
+
+/* Wait for child pid; bench_die unless it exited with 0. */
+void bench_reap(pid_t pid);
 
 /* Seconds to write n messages of len bytes to a child, one write each. */
 double bench_raw_stream(uint64_t n, size_t len);

@@ -20,10 +20,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/futex.h>
-#include <stdatomic.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -171,8 +167,8 @@ rings_held(void)
     ring_map = NULL;
 }
 
-static void
-reap(pid_t pid)
+void
+bench_reap(pid_t pid)
 {
     int status;
 
@@ -275,7 +271,7 @@ chan_pingpong(void)
     run_until_done(&p);
     t = bench_now() - t0;
     peer_close(&p);
-    reap(pid);
+    bench_reap(pid);
     return t / (double)p.target * 1e6;
 }
 
@@ -364,7 +360,7 @@ bench_floor_pingpong(void)
     t = bench_now() - t0;
     close(down[1]);
     close(up[0]);
-    reap(pid);
+    bench_reap(pid);
     return t / (double)n * 1e6;
 }
 
@@ -427,7 +423,7 @@ stream(uint64_t n, size_t len)
     run_until_done(&p);
     t = bench_now() - t0;
     peer_close(&p);
-    reap(pid);
+    bench_reap(pid);
     free(body);
     return t;
 }
@@ -519,7 +515,7 @@ bench_raw_stream(uint64_t n, size_t len)
     t = bench_now() - t0;
     close(down[1]);
     close(up[0]);
-    reap(pid);
+    bench_reap(pid);
     free(buf);
     return t;
 }

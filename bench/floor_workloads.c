@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -73,18 +72,6 @@ fork_or_die(void)
         bench_die("fork: %s", strerror(errno));
     }
     return pid;
-}
-
-static void
-reap_ok(pid_t pid)
-{
-    int status = 0;
-
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        bench_die("floor child failed (status %d)", status);
-    }
 }
 
 /* --- round trips through shared memory ----------------------------------- */
@@ -152,7 +139,7 @@ cell_pingpong(double spin)
         cell_wait(&c[1], i, spin);
     }
     t = bench_now() - t0;
-    reap_ok(pid);
+    bench_reap(pid);
     munmap(c, 2 * sizeof(*c));
     return t / (double)n * 1e6;
 }
@@ -250,7 +237,7 @@ floor_ring_bulk(void)
                    atomic_load_explicit(&r->tail.seq, memory_order_acquire));
     }
     t = bench_now() - t0;
-    reap_ok(pid);
+    bench_reap(pid);
     munmap(r, sizeof(*r));
     free(src);
     return (double)BULK_BYTES / t / 1e6;
