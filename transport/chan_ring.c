@@ -425,13 +425,14 @@ cpu_relax(void)
 }
 
 /*
- * Frames were delivered from a prepare callback (a poll or a spin), after
- * which libev would block. An owner with a turn hook (the actor runtime)
- * acts on them in its turn; any other owner gets the loop iteration end
- * without blocking, as after a frame read from a pipe: an owner that runs
- * the loop once at a time and looks at what on_frame did (ev_run with
- * EVRUN_ONCE) sees it at once, and does not wait in the poll for a frame
- * that will never come.
+ * Frames were delivered, or the room a writer waited for came, in a
+ * prepare callback (a poll or a spin), after which libev would block. An
+ * owner with a turn hook (the actor runtime) acts on them in its turn; any
+ * other owner gets the loop iteration end without blocking, as after a
+ * frame or a doorbell read from a pipe: an owner that runs the loop once
+ * at a time and looks at what on_frame did or whether its send now fits
+ * (ev_run with EVRUN_ONCE) sees it at once, and does not wait in the poll
+ * for a doorbell that will never come.
  */
 static void
 delivered(ax_chan *ch)
@@ -511,6 +512,7 @@ deliver(ax_chan **m, int n)
         if (room_came(m[k])) {
             r->need = 0;
             ax__chan_flush_now(m[k]); /* write on, then on_drain */
+            delivered(m[k]); /* the room is news, as a doorbell would be */
         }
         if (member(m[k]) && ax__ring_pending(&r->rx) > 0) {
             polling++;
@@ -589,23 +591,24 @@ spin(struct ev_loop *loop)
     }
     for (int k = 0; k < n; k++) {
         ax_chan *ch = m[k];
+        bool reads = member(ch);
 
-        if (member(ch)) {
-            spin_leave(ch);
-            if (found) { /* awake: the kick makes the loop poll it again */
-                ax__chan_kick(ch);
-            } else {
-                if (!vetoed()) {
-                    ch->ring->budget /= 2; /* nothing came in its budget */
-                    if (ch->ring->budget < SPIN_MIN) {
-                        ch->ring->budget = 0;
-                    }
-                }
-                rewait(ch);
-                settle(ch);
-            }
+        spin_leave(ch);
+        if (!ch->closing) {
+            rewait(ch); /* found or not, its writer is rung for room */
+        }
+        if (!reads) {
+            /* paused, failed or at its end: nothing to settle */
+        } else if (found) { /* awake: the kick makes the loop poll again */
+            ax__chan_kick(ch);
         } else {
-            spin_leave(ch);
+            if (!vetoed()) {
+                ch->ring->budget /= 2; /* nothing came in its budget */
+                if (ch->ring->budget < SPIN_MIN) {
+                    ch->ring->budget = 0;
+                }
+            }
+            settle(ch);
         }
         ax__chan_leave(ch);
     }
