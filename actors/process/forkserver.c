@@ -21,6 +21,11 @@
  *   (-errno), and reports each child's end with EXITED (its wait status):
  *   it reaps its children (they are its own), this process forwards
  *   nothing but uses the pid for kill(2) until EXITED arrives;
+ * - a child runs nothing of its own before its STARTED is in this
+ *   process's socket (it waits at the server's start gate): whatever it
+ *   does, even answering a message, comes after, so a server that dies
+ *   at any moment leaves no child that ran but is reported as never
+ *   started;
  * - neither side ever blocks on the socket: each queues what the other is
  *   not ready for (a burst of ten thousand spawns fills both buffers).
  *
@@ -40,8 +45,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -257,8 +265,16 @@ on_answers(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)w;
     (void)revents;
-    while ((n = recv(fs.fd, &a, sizeof(a), MSG_DONTWAIT)) == sizeof(a)) {
-        on_answer(&a);
+    for (bool reset = false;;) {
+        n = recv(fs.fd, &a, sizeof(a), MSG_DONTWAIT);
+        if (n == sizeof(a)) {
+            on_answer(&a);
+        } else if (n < 0 && errno == ECONNRESET && !reset) {
+            reset = true; /* it died with requests unread: said before the
+                             answers it sent, which are read first */
+        } else {
+            break;
+        }
     }
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ||
         (n > 0 && n != sizeof(a))) {
@@ -424,10 +440,44 @@ typedef struct server_state {
     size_t nkids, capkids;
     fs_rep *answers; /* waiting for room in the socket */
     size_t head, nanswers, capanswers;
+    uint32_t forked;     /* children forked so far */
+    uint32_t started;    /* STARTED answers sent so far */
     unsigned char req[]; /* the request read */
 } server_state;
 
 static server_state *srv;
+
+/* The start gate: how many STARTED answers are in the parent's socket, in
+ * memory shared with every child (MAP_SHARED: the server's writes to it
+ * copy no page). Child n (1-based) waits until it reads n; it dies with
+ * the server if the server dies first (PR_SET_PDEATHSIG). */
+static _Atomic uint32_t *gate;
+
+static void
+gate_open(void)
+{
+    atomic_store_explicit(gate, srv->started, memory_order_release);
+    syscall(SYS_futex, gate, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+static void
+gate_wait(uint32_t n, pid_t server)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != server) {
+        _exit(71); /* the server died between fork and prctl */
+    }
+    for (;;) {
+        uint32_t now = atomic_load_explicit(gate, memory_order_acquire);
+
+        if ((int32_t)(now - n) >= 0) {
+            break; /* its STARTED is sent (the count wraps: a difference) */
+        }
+        syscall(SYS_futex, gate, FUTEX_WAIT, now, NULL, NULL, 0);
+    }
+    munmap((void *)gate, sizeof(*gate));
+    gate = NULL;
+}
 #define REQ_MAX (sizeof(fs_req) + AX_ARG_MAX)
 
 /* The copy of a request's arg the next child inherits: a mapping of its
@@ -450,17 +500,23 @@ answer(uint32_t kind, int32_t value, pid_t os, void *token)
 static void
 send_answers(int sock)
 {
+    uint32_t started = srv->started;
+
     while (srv->head < srv->nanswers) {
         ssize_t n = send(sock, &srv->answers[srv->head], sizeof(fs_rep),
                          MSG_DONTWAIT | MSG_NOSIGNAL);
 
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) {
-                return;
+                break;
             }
             _exit(0); /* the parent is gone */
         }
+        srv->started += srv->answers[srv->head].kind == FS_STARTED;
         srv->head++;
+    }
+    if (srv->started != started) {
+        gate_open(); /* those children may run */
     }
 }
 
@@ -504,10 +560,11 @@ ev_alloc(void *p, long size)
 }
 
 static _Noreturn void
-become_kid(const fs_req *q, const int *fds, int nfds)
+become_kid(const fs_req *q, const int *fds, int nfds, uint32_t n, pid_t server)
 {
     fork_req *r;
 
+    gate_wait(n, server);
     if (ax__own_heap() == 0) { /* not on the pages it inherited */
         ev_set_allocator(ev_alloc);
     }
@@ -544,7 +601,8 @@ become_kid(const fs_req *q, const int *fds, int nfds)
 static void
 start_kid(const fs_req *q, const int *fds, int nfds, int sock, int sfd)
 {
-    pid_t os;
+    pid_t os, me = getpid();
+    uint32_t n = srv->forked + 1;
 
     if (q->arg_size > 0) {
         memcpy(arg_pass, srv->req + sizeof(*q), q->arg_size);
@@ -553,11 +611,12 @@ start_kid(const fs_req *q, const int *fds, int nfds, int sock, int sfd)
     if (os == 0) {
         close(sock);
         close(sfd);
-        become_kid(q, fds, nfds);
+        become_kid(q, fds, nfds, n, me);
     }
     if (os < 0) {
         answer(FS_FAILED, -errno, 0, q->token);
     } else {
+        srv->forked = n;
         kid_add(os, q->token);
         answer(FS_STARTED, 0, os, q->token);
     }
@@ -669,7 +728,9 @@ server_main(int sock, pid_t parent)
     srv = server_mem(NULL, 0, sizeof(*srv) + REQ_MAX);
     arg_pass = mmap(NULL, AX_ARG_MAX, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (arg_pass == MAP_FAILED) {
+    gate = mmap(NULL, sizeof(*gate), PROT_READ | PROT_WRITE,
+                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (arg_pass == MAP_FAILED || gate == MAP_FAILED) {
         _exit(75);
     }
     serve(3, sfd);
