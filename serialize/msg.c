@@ -108,7 +108,9 @@ ax_msg_free(ax_msg *m)
     if (m == NULL) {
         return;
     }
-    ax__free(m->obj);
+    if (m->obj != NULL) {
+        ax__free(m->obj);
+    }
     if (m->data != m->inline_data) {
         ax__free_sized(m->data, m->len);
     }

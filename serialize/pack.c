@@ -213,6 +213,28 @@ pack_scalar(mp_enc *e, char c, va_list *ap)
     }
 }
 
+/* Whether c is a scalar's code (a switch: no strchr per value). */
+static bool
+is_scalar_code(char c)
+{
+    switch (c) {
+    case 'n':
+    case 'b':
+    case 'd':
+    case 'i':
+    case 'u':
+    case 'f':
+    case 's':
+    case 'S':
+    case 'B':
+    case 'p':
+    case 'x':
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Pack the one value that starts at *fp and move *fp past it. */
 static int
 pack_one(mp_enc *e, const char **fp, va_list *ap)
@@ -223,7 +245,7 @@ pack_one(mp_enc *e, const char **fp, va_list *ap)
         *fp = f;
         return pack_container(e, fp, ap);
     }
-    if (*f == '\0' || strchr("nbdiufsSBpx", *f) == NULL) {
+    if (!is_scalar_code(*f)) {
         return bad_format(e, f, *f ? "unknown code" : "a value is missing");
     }
     *fp = f + 1;

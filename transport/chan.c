@@ -615,6 +615,11 @@ send_copy(ax_chan *ch, const ax_frame_hdr *hdr, const void *body, size_t len,
     int rc;
 
     AX_REQUIRE(ch && hdr && (body || len == 0), "ax_chan_send: NULL argument");
+    if (ch->ring != NULL && ch->wq.queued == 0 && ch->werr == 0 &&
+        !ch->shutting && !ch->closing && len <= ch->max_frame &&
+        ax__chan_ring_put_fast(ch, hdr, body, len)) {
+        return 0; /* what can_send would have let through, in one piece */
+    }
     rc = can_send(ch, len, urgent);
     if (rc < 0) {
         return rc;

@@ -100,6 +100,11 @@ void ax__chan_leave(ax_chan *ch);
  * (it is there), 0 (no room: queue it) or an error. */
 int ax__chan_ring_put(ax_chan *ch, const uint8_t *head, const void *body,
                       size_t len);
+/* chan_ring.c: the common case of a send, tried first: the frame goes in
+ * in one piece where the ring's room last seen holds it (true), encoded
+ * in place. False: nothing done, take the general way. */
+bool ax__chan_ring_put_fast(ax_chan *ch, const ax_frame_hdr *hdr,
+                            const void *body, size_t len);
 /* chan_ring.c: whether a send of a len-byte body may go now (non-urgent
  * sends wait for room so that accepted means delivered). */
 bool ax__chan_ring_fits(ax_chan *ch, size_t len);

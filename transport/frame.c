@@ -18,21 +18,6 @@
 /* A reader's first buffer; it grows to its full size when needed. */
 #define START_CAP ((size_t)4 << 10)
 
-void
-ax__frame_encode(uint8_t out[AX_FRAME_OVERHEAD], const ax_frame_hdr *h,
-                 size_t body_len)
-{
-    ax__store32(out, (uint32_t)(AX_FRAME_HEADER + body_len));
-    out[4] = AX_FRAME_VERSION;
-    out[5] = h->kind;
-    out[6] = h->flags;
-    out[7] = 0;
-    ax__store64(out + 8, h->dst.node);
-    ax__store64(out + 16, h->dst.id);
-    ax__store64(out + 24, h->src.node);
-    ax__store64(out + 32, h->src.id);
-}
-
 int
 ax__frame_decode(const uint8_t *p, size_t max_frame, ax_frame_hdr *h,
                  size_t *body_len)

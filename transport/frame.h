@@ -16,9 +16,24 @@
 
 #include <axon/chan.h>
 
-/* ax__frame_encode - write the 40 bytes that precede a body of body_len. */
-void ax__frame_encode(uint8_t out[AX_FRAME_OVERHEAD], const ax_frame_hdr *h,
-                      size_t body_len);
+#include "base/endian.h"
+
+/* ax__frame_encode - write the 40 bytes that precede a body of body_len
+ * (inline: every frame sent passes here). */
+static inline void
+ax__frame_encode(uint8_t out[AX_FRAME_OVERHEAD], const ax_frame_hdr *h,
+                 size_t body_len)
+{
+    ax__store32(out, (uint32_t)(AX_FRAME_HEADER + body_len));
+    out[4] = AX_FRAME_VERSION;
+    out[5] = h->kind;
+    out[6] = h->flags;
+    out[7] = 0;
+    ax__store64(out + 8, h->dst.node);
+    ax__store64(out + 16, h->dst.id);
+    ax__store64(out + 24, h->src.node);
+    ax__store64(out + 32, h->src.id);
+}
 
 /*
  * ax__frame_decode - parse the 40 bytes at p.

@@ -448,17 +448,6 @@ ax__ring_write(ax_ring *tx, const struct iovec *iov, int n)
 }
 
 bool
-ax__ring_publish(ax_ring *tx)
-{
-    if (tx->pos == tx->committed) {
-        return false;
-    }
-    tx->committed = tx->pos;
-    atomic_store_explicit(&tx->sh->head, tx->pos, memory_order_release);
-    return true;
-}
-
-bool
 ax__ring_reader_asleep(ax_ring *tx)
 {
     atomic_thread_fence(memory_order_seq_cst);

@@ -159,8 +159,42 @@ bool ax__ring_commit(ax_ring *tx);
  * flag (true: ring, as for ax__ring_commit). A frame is the reader's, and
  * survives the writer, from its publish on.
  */
-bool ax__ring_publish(ax_ring *tx);
+static inline bool
+ax__ring_publish(ax_ring *tx)
+{
+    if (tx->pos == tx->committed) {
+        return false;
+    }
+    tx->committed = tx->pos;
+    atomic_store_explicit(&tx->sh->head, tx->pos, memory_order_release);
+    return true;
+}
+
 bool ax__ring_reader_asleep(ax_ring *tx);
+
+/*
+ * ax__ring_claim - where need bytes can be written in one piece now, by
+ * the room last seen (no load of the reader's position), or NULL: then
+ * the caller takes ax__ring_put. What the caller writes there is put by
+ * ax__ring_claimed(tx, need), and seen by the reader after a publish.
+ * The way of nearly every small frame, inline.
+ */
+static inline uint8_t *
+ax__ring_claim(const ax_ring *tx, size_t need)
+{
+    uint64_t used = tx->pos - tx->seen;
+    size_t at = (size_t)(tx->pos & (tx->cap - 1));
+
+    return used <= tx->cap && tx->cap - used >= need && tx->cap - at >= need
+               ? tx->data + at
+               : NULL;
+}
+
+static inline void
+ax__ring_claimed(ax_ring *tx, size_t need)
+{
+    tx->pos += need;
+}
 
 /*
  * ax__ring_wait_room - the writer is about to wait for room: the reader
