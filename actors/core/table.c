@@ -324,8 +324,12 @@ finish(ax_actor *a)
     if (a->state == A_RUNNABLE) {
         ax__rq_remove(a);
     }
-    ev_timer_stop(rt->loop, &a->timer);
-    ev_io_stop(rt->loop, &a->io);
+    if (ev_is_active(&a->timer) || ev_is_pending(&a->timer)) {
+        ev_timer_stop(rt->loop, &a->timer);
+    }
+    if (ev_is_active(&a->io) || ev_is_pending(&a->io)) {
+        ev_io_stop(rt->loop, &a->io);
+    }
     if (!alias_remove(a)) {
         slot_release((uint32_t)a->id - 1, &a->exit);
     }

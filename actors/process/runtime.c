@@ -108,7 +108,10 @@ spawn_extras(ax_actor *a, const ax_spawn_opts *o)
     if (o->name != NULL) {
         rc = ax__names_add(o->name, a);
     }
-    return rc == 0 ? ax__spawn_links(rt->current, a, o) : rc;
+    if (rc == 0 && (o->link || o->monitor)) {
+        rc = ax__spawn_links(rt->current, a, o);
+    }
+    return rc;
 }
 
 int

@@ -240,9 +240,13 @@ names_first(peer_ref **list)
 static void
 links_release(ax_actor *a)
 {
-    ax_pid me = ax__pid_of(a);
+    ax_pid me;
     peer_ref *p;
 
+    if (a->links == NULL && a->watchers == NULL && a->monitors == NULL) {
+        return; /* most actors: nobody to tell */
+    }
+    me = ax__pid_of(a);
     while ((p = a->links) != NULL) {
         ax_actor *b = ax__lookup(p->pid);
 
