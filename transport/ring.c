@@ -375,11 +375,9 @@ ax__ring_room(ax_ring *tx)
 long
 ax__ring_room_for(ax_ring *tx, size_t need)
 {
-    /* The reader's position only grows: the room seen is there still. */
-    uint64_t used = tx->pos - tx->seen;
-
-    return used <= tx->cap && tx->cap - used >= need ? (long)(tx->cap - used)
-                                                     : ax__ring_room(tx);
+    return ax__ring_seen_holds(tx, need)
+               ? (long)(tx->cap - (tx->pos - tx->seen))
+               : ax__ring_room(tx);
 }
 
 /* Copy len bytes to the ring at position pos (wrapping). */

@@ -179,15 +179,23 @@ bool ax__ring_reader_asleep(ax_ring *tx);
  * ax__ring_claimed(tx, need), and seen by the reader after a publish.
  * The way of nearly every small frame, inline.
  */
+/* Whether the room last seen holds need bytes (the reader's position only
+ * grows: what was seen is there still). */
+static inline bool
+ax__ring_seen_holds(const ax_ring *tx, size_t need)
+{
+    uint64_t used = tx->pos - tx->seen;
+
+    return used <= tx->cap && tx->cap - used >= need;
+}
+
 static inline uint8_t *
 ax__ring_claim(const ax_ring *tx, size_t need)
 {
-    uint64_t used = tx->pos - tx->seen;
     size_t at = (size_t)(tx->pos & (tx->cap - 1));
 
-    return used <= tx->cap && tx->cap - used >= need && tx->cap - at >= need
-               ? tx->data + at
-               : NULL;
+    return ax__ring_seen_holds(tx, need) && tx->cap - at >= need ? tx->data + at
+                                                                 : NULL;
 }
 
 static inline void

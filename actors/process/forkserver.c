@@ -38,15 +38,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <linux/futex.h>
-#include <stdatomic.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -452,6 +452,7 @@ static server_state *srv;
  * copy no page). Child n (1-based) waits until it reads n; it dies with
  * the server if the server dies first (PR_SET_PDEATHSIG). */
 static _Atomic uint32_t *gate;
+static pid_t server_os; /* the server's pid, set before its first fork */
 
 static void
 gate_open(void)
@@ -601,7 +602,7 @@ become_kid(const fs_req *q, const int *fds, int nfds, uint32_t n, pid_t server)
 static void
 start_kid(const fs_req *q, const int *fds, int nfds, int sock, int sfd)
 {
-    pid_t os, me = getpid();
+    pid_t os;
     uint32_t n = srv->forked + 1;
 
     if (q->arg_size > 0) {
@@ -611,7 +612,7 @@ start_kid(const fs_req *q, const int *fds, int nfds, int sock, int sfd)
     if (os == 0) {
         close(sock);
         close(sfd);
-        become_kid(q, fds, nfds, n, me);
+        become_kid(q, fds, nfds, n, server_os);
     }
     if (os < 0) {
         answer(FS_FAILED, -errno, 0, q->token);
@@ -708,6 +709,7 @@ server_main(int sock, pid_t parent)
     if (getppid() != parent) {
         _exit(71);
     }
+    server_os = getpid();
     ax__child_forget_all();
     if (sock != 3) {
         if (dup3(sock, 3, O_CLOEXEC) < 0) {

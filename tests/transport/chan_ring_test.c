@@ -164,18 +164,17 @@ child_start(side *s)
     return loop;
 }
 
-/* Sends SMALL frames, running its loop only while the ring is full, and
- * exits right after the last send: nothing flushed, no doorbell owed
- * rung. */
-static int
-child_send_and_exit(void *arg)
+/* Sends count numbered frames, running its loop only while the ring is
+ * full, and exits right after the last send: nothing flushed, no
+ * doorbell owed rung. */
+static _Noreturn void
+send_numbered_and_exit(uint64_t count)
 {
     side s = {0};
     struct ev_loop *loop = child_start(&s);
     uint8_t body[256];
 
-    (void)arg;
-    for (uint64_t n = 0; n < SMALL; n++) {
+    for (uint64_t n = 0; n < count; n++) {
         ax_frame_hdr h = hdr(n, 1);
         int rc;
 
@@ -189,27 +188,20 @@ child_send_and_exit(void *arg)
     _exit(0);
 }
 
-/* Sends STREAM frames and exits, unless it is killed first. */
+/* SMALL frames, then the end. */
+static int
+child_send_and_exit(void *arg)
+{
+    (void)arg;
+    send_numbered_and_exit(SMALL);
+}
+
+/* STREAM frames, unless it is killed first. */
 static int
 child_stream(void *arg)
 {
-    side s = {0};
-    struct ev_loop *loop = child_start(&s);
-    uint8_t body[256];
-
     (void)arg;
-    for (uint64_t n = 0; n < STREAM; n++) {
-        ax_frame_hdr h = hdr(n, 1);
-        int rc;
-
-        fill(body, small_len((uint8_t)n), n);
-        while ((rc = ax_chan_send(s.ch, &h, body, small_len((uint8_t)n))) ==
-               AX_EAGAIN) {
-            ev_run(loop, EVRUN_ONCE);
-        }
-        CHILD_CHECK(rc == 0, 2);
-    }
-    _exit(0);
+    send_numbered_and_exit(STREAM);
 }
 
 /* New rings and pipes, a child running fn on its side; the parent keeps
