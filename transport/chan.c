@@ -388,17 +388,15 @@ ax__chan_sent_whole(ax_chan *ch)
     return false;
 }
 
-bool
-ax__chan_deliver(void *ud, ax_frame *f)
+/* A frame read from the pipe (a ring channel delivers its own). */
+static bool
+deliver(void *ud, ax_frame *f)
 {
     ax_chan *ch = ud;
 
     ch->st.frames_in++;
-    if (ch->ring != NULL) {
-        ch->ring->expect = false; /* until it sends again (chan_ring.c) */
-    }
     ch->cbs.on_frame(ch, f, ch->ud);
-    return !ch->closing && !ch->read_paused && ch->rerr == 0;
+    return !ch->closing && !ch->read_paused;
 }
 
 static ssize_t
@@ -420,7 +418,7 @@ on_readable(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     ch->busy++;
-    rc = ax__reader_pump(&ch->rd, read_fd, &ch->rfd, ax__chan_deliver, ch);
+    rc = ax__reader_pump(&ch->rd, read_fd, &ch->rfd, deliver, ch);
     if (rc < 0 && !ch->closing) {
         ax__chan_read_failed(ch, rc);
     }

@@ -87,8 +87,6 @@ void ax__chan_use_ring(ax_chan *ch, ax_ring_map *m, int side);
 
 /* --- what chan.c and chan_ring.c share ------------------------------------ */
 
-/* A frame for the owner; false when delivery must stop. */
-bool ax__chan_deliver(void *ud, ax_frame *f);
 /* Reading failed with rc (< 0): stop reading, tell the owner. */
 void ax__chan_read_failed(ax_chan *ch, int rc);
 /* Write what can be written now (the ring's side: what fits). */

@@ -260,20 +260,32 @@ read_ring(void *ctx, void *buf, size_t n)
     return k;
 }
 
-static void
-pump(ax_chan *ch)
-{
-    int rc = ax__reader_pump(&ch->rd, read_ring, ch, ax__chan_deliver, ch);
-
-    if (rc < 0 && !ch->closing) {
-        ax__chan_read_failed(ch, rc);
-    }
-}
-
 static bool
 reading(const ax_chan *ch)
 {
     return !ch->closing && !ch->read_paused && ch->rerr == 0;
+}
+
+/* A frame read from the ring for the owner; false when delivery stops. */
+static bool
+on_frame(void *ud, ax_frame *f)
+{
+    ax_chan *ch = ud;
+
+    ch->st.frames_in++;
+    ch->ring->expect = false; /* until it sends again */
+    ch->cbs.on_frame(ch, f, ch->ud);
+    return reading(ch);
+}
+
+static void
+pump(ax_chan *ch)
+{
+    int rc = ax__reader_pump(&ch->rd, read_ring, ch, on_frame, ch);
+
+    if (rc < 0 && !ch->closing) {
+        ax__chan_read_failed(ch, rc);
+    }
 }
 
 /* Poll before every loop iteration again (a doorbell came). */
