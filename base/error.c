@@ -40,7 +40,7 @@ static const struct code_text texts[] = {
     {AX_ENOTSUP, "not supported"},
     {AX_ECONNRESET, "connection reset by peer"},
     {AX_ETIMEDOUT, "timed out"},
-    {AX_EALREADY, "already in progress"},
+    {AX_EALREADY, "already done or in progress"},
     {AX_ECANCELED, "canceled"},
     {AX_EDEADLK, "deadlock: every actor waits for something that cannot come"},
     {AX_EOF, "end of stream"},

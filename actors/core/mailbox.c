@@ -253,8 +253,14 @@ recv_want(ax_actor *a, ax_msg **out, int timeout_ms)
         m = a->taken;
         a->taken = NULL;
     }
-    if (m == NULL) {
-        return AX_ETIMEDOUT;
+    if (m == NULL) { /* a detail of its own, not an older failure's */
+        return timeout_ms == 0
+                   ? ax__fail(AX_ETIMEDOUT, "receive: nothing that matches "
+                                            "is in the mailbox")
+                   : ax__fail(AX_ETIMEDOUT,
+                              "receive: nothing that matches "
+                              "came within %d ms",
+                              timeout_ms);
     }
     *out = m;
     return 0;

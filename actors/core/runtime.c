@@ -346,9 +346,11 @@ ax_run(void)
         if (!rt->stop && !run_done() && rq_empty()) {
             rt->in_run = false;
             return ax__fail(AX_EDEADLK,
-                            "ax_run: %zu actors wait and nothing can wake "
-                            "them (no timer, fd or channel is active)",
-                            rt->st.actors);
+                            "ax_run: %zu actor%s wait%s and nothing can "
+                            "wake %s (no timer, fd or channel is active)",
+                            rt->st.actors, rt->st.actors == 1 ? "" : "s",
+                            rt->st.actors == 1 ? "s" : "",
+                            rt->st.actors == 1 ? "it" : "them");
         }
     }
     rt->in_run = false;

@@ -40,5 +40,10 @@ ax_wait_fd(int fd, int events, int timeout_ms)
     ev_io_start(rt->loop, &a->io);
     a->ready_events = 0;
     ax__park(a, W_FD, timeout_ms);
-    return a->timed_out ? AX_ETIMEDOUT : a->ready_events;
+    if (a->timed_out) {
+        return ax__fail(AX_ETIMEDOUT,
+                        "ax_wait_fd: fd %d not ready within %d ms", fd,
+                        timeout_ms);
+    }
+    return a->ready_events;
 }

@@ -207,8 +207,11 @@ ax_call(ax_pid to, ax_msg *req, ax_msg **reply, int timeout_ms)
     a->callee_died = false;
     ax__send(to, req, false);
     rc = a->callee_died ? AX_ESRCH : ax__recv_reply(a, ref, reply, timeout_ms);
-    if (rc == AX_ETIMEDOUT && a->callee_died) {
+    if (rc == AX_ESRCH || (rc == AX_ETIMEDOUT && a->callee_died)) {
         rc = ax__fail(AX_ESRCH, "ax_call: the callee died");
+    } else if (rc == AX_ETIMEDOUT) {
+        rc = ax__fail(AX_ETIMEDOUT, "ax_call: no reply within %d ms",
+                      timeout_ms);
     }
     a->call_ref = 0;
     call_unmonitor(a, to, ref);

@@ -192,8 +192,12 @@ body_selective(void *arg)
     TH_CHECK_INT(ax_recv_match("c", &m, 0), 0);
     TH_CHECK_INT(ax_msg_unpack(m, "[s i]", NULL, NULL, &seq), 0);
     TH_CHECK_INT(seq, 4);
+    TH_CHECK(ax_msg_unpack(m, "s", NULL) < 0); /* leaves a detail */
     ax_msg_free(m);
     TH_CHECK_INT(ax_recv_match("zzz", &m, 0), AX_ETIMEDOUT);
+    /* the timeout's own detail, not the older failure's */
+    TH_CHECK(strcmp(ax_error_detail(),
+                    "receive: nothing that matches is in the mailbox") == 0);
     for (int64_t want = 1; want <= 3; want++) {
         TH_CHECK_INT(ax_recv(&m, 0), 0);
         TH_CHECK_INT(ax_msg_unpack(m, "[_ i]", &seq), 0);
@@ -257,6 +261,7 @@ body_call_timeout(void *arg)
     (void)arg;
     ax_msg_pack(&req, "[s i i]", "slow", (int64_t)200, (int64_t)1);
     TH_CHECK_INT(ax_call(srv, req, &reply, 20), AX_ETIMEDOUT);
+    TH_CHECK(strcmp(ax_error_detail(), "ax_call: no reply within 20 ms") == 0);
     ax_msg_pack(&req, "[s i i]", "add", (int64_t)5, (int64_t)5);
     TH_CHECK_INT(ax_call(srv, req, &reply, 5000), 0);
     TH_CHECK_INT(ax_msg_unpack(reply, "[s i]", NULL, NULL, &sum), 0);

@@ -151,7 +151,8 @@ test_lifecycle_run_reports_edeadlk_when_no_actor_can_ever_wake(void **state)
     assert_int_equal(ax_init(NULL), 0);
     assert_int_equal(ax_spawn(forever_actor, NULL, NULL, NULL), 0);
     assert_int_equal(ax_run(), AX_EDEADLK);
-    assert_non_null(strstr(ax_error_detail(), "1 actor"));
+    assert_non_null(strstr(ax_error_detail(),
+                           "ax_run: 1 actor waits and nothing can wake it"));
     ax_runtime_stats_get(&st);
     assert_int_equal(st.actors, 1);
     ax_fini();
@@ -194,7 +195,8 @@ test_lifecycle_recv_outside_an_actor_aborts_with_a_sentence(void **state)
     close(p[0]);
     assert_true(n > 0);
     buf[n] = '\0';
-    assert_non_null(strstr(buf, "axon: misuse at "));
+    /* the file as it is in the source tree, not the build's path to it */
+    assert_non_null(strstr(buf, "axon: misuse at actors/core/"));
     assert_non_null(strstr(buf, "ax_recv called outside an actor"));
 }
 

@@ -2,7 +2,7 @@
 """tests/docs/snippets.py - compile and run the C programs in the docs.
 
 Every ```c block of README.md and docs/*.md that defines main() is a
-complete program: it is compiled (-std=c11 -Wall -Werror, the project's
+complete program: it is compiled (-std=c11 -Wall -Wextra -Werror, the project's
 include directory), linked against the built library, run, and must exit
 0 within the time limit. A block without main() is a fragment and is not
 built. An HTML comment on the line just before the opening fence changes
