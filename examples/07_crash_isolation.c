@@ -32,8 +32,9 @@ check(int rc, const char *what)
     }
 }
 
-/* The supervisor's address, for the workers: a global is copied into
- * each worker's process (the supervisor's stack is not). */
+/* The supervisor's address, for the workers: each worker's process
+ * starts as a copy of this one, so what the supervisor stored before the
+ * spawn (here, a global) is there to read. */
 static ax_pid supervisor_pid;
 
 /* A worker: ask for the job (telling its OS pid), then do it. Jobs 1 and
