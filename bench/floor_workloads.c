@@ -201,7 +201,7 @@ floor_ring_bulk(void)
         /* touched, as a reader's buffer is; not with 0: the compiler makes
          * malloc + memset 0 a calloc, which leaves fresh pages untouched */
         memset(dst, 2, BULK_BYTES);
-        cell_post(&r->tail);        /* ready */
+        cell_post(&r->tail); /* ready */
         for (uint32_t i = 0; i < pieces; i++) {
             uint32_t head;
 

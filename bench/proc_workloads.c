@@ -232,7 +232,7 @@ bulk_driver(void *arg)
         bench_die("bulk: out of memory");
     }
     memset(payload, 1, BULK); /* touched, as the floor's source is */
-    ax_sleep(50); /* the child is up: time the transfer only */
+    ax_sleep(50);             /* the child is up: time the transfer only */
     t0 = bench_now();
     bench_check(ax_msg_pack(&m, "B", payload, BULK), "pack");
     bench_check(ax_send(sink, m), "send");
