@@ -79,4 +79,12 @@ int ax__pack_values(mp_enc *e, const char *fmt, va_list *ap, int want_one);
 /* ax__enc_put - append raw bytes. */
 int ax__enc_put(mp_enc *e, const void *p, size_t n);
 
+/*
+ * ax__enc_bytes - append a string or binary: put's header for n, then the
+ * n bytes at p (NULL only with n of 0).
+ * Returns 0, AX_EINVAL, AX_EMSGSIZE or AX_ENOMEM.
+ */
+int ax__enc_bytes(mp_enc *e, size_t (*put)(uint8_t *, uint32_t), const void *p,
+                  size_t n);
+
 #endif /* AXON_SERIALIZE_MSG_INTERNAL_H */

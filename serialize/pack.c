@@ -89,18 +89,17 @@ put_header(mp_enc *e, size_t (*put)(uint8_t *, uint32_t), uint32_t v)
     return ax__enc_put(e, hdr, put(hdr, v));
 }
 
-static int
-put_bytes(mp_enc *e, size_t (*put)(uint8_t *, uint32_t), const void *p,
-          size_t n)
+int
+ax__enc_bytes(mp_enc *e, size_t (*put)(uint8_t *, uint32_t), const void *p,
+              size_t n)
 {
     int rc;
 
     if (n > UINT32_MAX) {
-        return ax__fail(AX_EMSGSIZE, "ax_msg_pack: %zu bytes in one value", n);
+        return ax__fail(AX_EMSGSIZE, "pack: %zu bytes in one value", n);
     }
     if (n > 0 && p == NULL) {
-        return ax__fail(AX_EINVAL, "ax_msg_pack: NULL pointer with length %zu",
-                        n);
+        return ax__fail(AX_EINVAL, "pack: NULL pointer with length %zu", n);
     }
     rc = put_header(e, put, (uint32_t)n);
     return rc < 0 ? rc : ax__enc_put(e, p, n);
@@ -192,15 +191,15 @@ pack_scalar(mp_enc *e, char c, va_list *ap)
         if (s == NULL) {
             return ax__fail(AX_EINVAL, "ax_msg_pack: NULL string for 's'");
         }
-        return put_bytes(e, mp_put_str_header, s, strlen(s));
+        return ax__enc_bytes(e, mp_put_str_header, s, strlen(s));
     case 'S':
         s = va_arg(*ap, const char *);
         n = va_arg(*ap, size_t);
-        return put_bytes(e, mp_put_str_header, s, n);
+        return ax__enc_bytes(e, mp_put_str_header, s, n);
     case 'B':
         p = va_arg(*ap, const void *);
         n = va_arg(*ap, size_t);
-        return put_bytes(e, mp_put_bin_header, p, n);
+        return ax__enc_bytes(e, mp_put_bin_header, p, n);
     case 'x':
         p = va_arg(*ap, const void *);
         n = va_arg(*ap, size_t);

@@ -306,6 +306,24 @@ bool ax__mailbox_drop(ax_actor *a, bool (*pred)(const ax_msg *m, void *ud),
 /* Start an empty runtime with node id node, keeping the options. */
 int ax__rt_start(uint64_t node);
 uint64_t ax__new_node_id(void);
+
+/*
+ * The nodes of the run (nodes.c: one table every process of the tree
+ * shares). _add numbers a new node id (ax__new_node_id does); _started:
+ * this process is node now; _ended: node is down; _moved: promoted pid
+ * lives on node `to` now. ax__node_number: node's number (1 up), 0 if
+ * it has none; ax__node_of_number: the reverse (0: none). ax__node_lives_on:
+ * the node pid lives on (its own, unless it was promoted). ax__node_os_pid:
+ * its OS pid, AX_EAGAIN (not started yet) or AX_ESRCH (ended, unknown).
+ */
+void ax__nodes_add(uint64_t node);
+void ax__nodes_started(uint64_t node);
+void ax__nodes_ended(uint64_t node);
+void ax__nodes_moved(ax_pid pid, uint64_t to);
+uint32_t ax__node_number(uint64_t node);
+uint64_t ax__node_of_number(uint32_t number);
+uint64_t ax__node_lives_on(ax_pid pid);
+int ax__node_os_pid(uint64_t node);
 /* The runtime is down (ax_fini, or a forked child before its restart). */
 void ax__rt_stop(void);
 

@@ -11,6 +11,8 @@
  */
 #include "actors/core/core.h"
 
+#include <axon/values.h>
+
 #include "base/alloc.h"
 #include "base/error.h"
 
@@ -222,16 +224,10 @@ ax_send_checked(ax_pid to, ax_msg *m)
     return ax__send(to, m, true);
 }
 
-int
-ax_sendf(ax_pid to, const char *fmt, ...)
+/* Send m, just built (rc is how building went); nothing sent on error. */
+static int
+send_built(ax_pid to, int rc, ax_msg *m)
 {
-    ax_msg *m;
-    va_list ap;
-    int rc;
-
-    va_start(ap, fmt);
-    rc = ax_msg_vpack(&m, fmt, ap);
-    va_end(ap);
     if (rc < 0) {
         return rc;
     }
@@ -240,6 +236,28 @@ ax_sendf(ax_pid to, const char *fmt, ...)
         ax_msg_free(m);
     }
     return rc;
+}
+
+int
+ax_sendf(ax_pid to, const char *fmt, ...)
+{
+    ax_msg *m = NULL;
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = ax_msg_vpack(&m, fmt, ap);
+    va_end(ap);
+    return send_built(to, rc, m);
+}
+
+int
+ax_send_values(ax_pid to, const ax_value *v, size_t n)
+{
+    ax_msg *m = NULL;
+    int rc = ax_msg_pack_values(&m, v, n);
+
+    return send_built(to, rc, m);
 }
 
 /* Receive what a->want describes. */

@@ -301,7 +301,9 @@ ax__new_node_id(void)
         id = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^
              (uint64_t)getpid() << 32 ^ (uint64_t)ts.tv_sec;
     }
-    return id ? id : 1;
+    id = id ? id : 1;
+    ax__nodes_add(id); /* numbered before the id leaves this process */
+    return id;
 }
 
 /*
@@ -321,6 +323,7 @@ ax__rt_start(uint64_t node)
         return ax__fail(AX_ENOMEM, "no libev default loop");
     }
     rt->node = node;
+    ax__nodes_started(node);
     rt->rq.rq_next = rt->rq.rq_prev = &rt->rq;
     ax__ctx_init_current(&rt->sched_ctx);
     ev_prepare_init(&rt->sched, on_sched);
@@ -375,6 +378,7 @@ ax__rt_stop(void)
     ev_prepare_stop(rt->loop, &rt->sched);
     ax__stack_forget_all(NULL); /* no stack is live any more */
     ax__big_cache(false);
+    ax__nodes_ended(rt->node);
     ax__rt_up = false;
 }
 

@@ -87,9 +87,14 @@ extern ax_proc ax__proc;
 /* Register the layer's hooks with core and route (ax_init). */
 void ax__process_init(void);
 
-/* Where an actor spawned with o runs: AXON_PLACE, else o (place.c). */
+/* Where an actor spawned with o runs: the AXON_PLACE rule for its
+ * place_as (else its name), else o's placement (place.c). */
 ax_placement ax__placement(const ax_spawn_opts *o);
-void ax__place_parse(void);
+
+/* Read AXON_PLACE (ax_init). An item that does not parse is reported on
+ * stderr and skipped, or with strict, fails: AX_EINVAL with a detail and
+ * the rules unchanged. Returns 0, AX_EINVAL, AX_ENOMEM. */
+int ax__place_parse(bool strict);
 
 /* Spawn fn(arg) as the first actor of a new process (spawner.c). */
 int ax__spawn_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,

@@ -63,6 +63,11 @@ ax_init(const ax_runtime_opts *opts)
     if (o->run_budget < 0 || o->stop_timeout_ms < 0 || o->term_timeout_ms < 0) {
         return ax__fail(AX_EINVAL, "ax_init: negative option");
     }
+    /* Before anything changes: a strict_place failure leaves no trace. */
+    rc = ax__place_parse(o->strict_place);
+    if (rc < 0) {
+        return rc;
+    }
     ax__rt.budget = o->run_budget; /* 0: the default */
     memset(&ax__proc, 0, sizeof(ax__proc));
     memset(&ax__net, 0, sizeof(ax__net));
@@ -75,7 +80,6 @@ ax_init(const ax_runtime_opts *opts)
     ax__route_init((size_t)o->remote_limit);
     ax__names_init();
     ax__process_init();
-    ax__place_parse();
     rc = ax__rt_start(ax__new_node_id());
     if (rc == 0 && o->forkserver && (rc = ax__forkserver_start()) < 0) {
         ax__rt_stop();

@@ -247,6 +247,9 @@ ax__node_down(uint64_t node, const ax_pid *one, const ax_exit_info *i)
     down_of d = {node, one, i};
 
     ax__remember_gone(one != NULL ? *one : (ax_pid){node, 0}, i);
+    if (one == NULL) {
+        ax__nodes_ended(node); /* for ax_pid_os_pid, in every process */
+    }
     if (ax__route_hooks.node_down != NULL) {
         ax__route_hooks.node_down(node, one); /* names that lived there */
     }

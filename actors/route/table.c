@@ -5,6 +5,8 @@
  */
 #include "actors/route/route.h"
 
+#include <unistd.h>
+
 #include "base/alloc.h"
 #include "base/error.h"
 
@@ -161,6 +163,7 @@ ax__route_unmove(ax_pid pid)
     for (size_t i = 0; i < nmoves; i++) {
         if (ax_pid_equal(moves[i].pid, pid)) {
             moves[i] = moves[--nmoves];
+            ax__nodes_moved(pid, rt->node); /* back here, for every process */
             return;
         }
     }
@@ -176,7 +179,31 @@ ax__route_moved(ax_pid pid, ax_peer *p)
     }
     moves = n;
     moves[nmoves++] = (moved){pid, p};
+    ax__nodes_moved(pid, p->node); /* p is the child it moves into */
     return 0;
+}
+
+/*
+ * Where an address lives, for people: a local actor is here; one known to
+ * have ended is nowhere; else its node, or the node it was last promoted
+ * to (the run's shared table knows moves this process never saw), and
+ * that node's OS pid, which its process wrote there as it started.
+ */
+int
+ax_pid_os_pid(ax_pid p)
+{
+    ax_exit_info gone;
+
+    if (!ax__rt_up || ax_pid_is_none(p)) {
+        return AX_ESRCH;
+    }
+    if (ax__lookup(p) != NULL) {
+        return (int)getpid();
+    }
+    if (ax__is_local(p) || ax__remote_gone(p, &gone)) {
+        return AX_ESRCH; /* ended here, or we were told it ended */
+    }
+    return ax__node_os_pid(ax__node_lives_on(p));
 }
 
 /* --- remote actors known to have ended ---------------------------------- */

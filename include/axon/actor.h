@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <axon/cdefs.h>
 #include <axon/msg.h>
 #include <axon/pid.h>
 
@@ -55,6 +56,11 @@ typedef struct ax_spawn_opts {
                         at arg (at most AX_ARG_MAX), its own for as long
                         as it lives, and arg may go as ax_spawn returns;
                         0: arg is passed as it is */
+    /* The placement class: AXON_PLACE matches it instead of name (NULL:
+       name is matched), so that a pool of actors, named or not, is placed
+       as one: .place_as = "worker" with AXON_PLACE="worker=process". Not
+       registered, not unique; only the placement reads it. */
+    const char *place_as;
 } ax_spawn_opts;
 
 /* The largest arg_size of ax_spawn_opts. */
@@ -103,6 +109,10 @@ typedef struct ax_runtime_opts {
                              inherits only fds 0, 1 and 2; its memory and
                              spawn time do not grow with this process
                              (docs/processes.md, "The fork server") */
+    bool strict_place;    /* an AXON_PLACE item that does not parse makes
+                             ax_init fail with AX_EINVAL, ax_error_detail()
+                             naming it; false: it is reported on stderr
+                             and ignored (docs/tuning.md, "AXON_PLACE") */
 } ax_runtime_opts;
 
 /* Counters of one actor (ax_stats). */
@@ -131,7 +141,11 @@ typedef struct ax_runtime_stats {
  * An application that already runs libev can call ax_init and keep running
  * the default loop itself (ev_run): actors run from a prepare watcher of
  * that loop. Or call ax_run.
- * Returns 0, AX_EALREADY (already initialised), AX_EINVAL, AX_ENOMEM.
+ * AXON_PLACE is read here (docs/tuning.md): an item that does not parse
+ * is reported once on stderr and ignored, unless opts->strict_place.
+ * Returns 0, AX_EALREADY (already initialised), AX_EINVAL (a negative
+ * option; with strict_place, an AXON_PLACE item that does not parse,
+ * named by ax_error_detail()), AX_ENOMEM.
  * Context: outside actors.
  */
 int ax_init(const ax_runtime_opts *opts);
@@ -194,7 +208,7 @@ ax_pid ax_self(void);
  * business (see ax_on_exit).
  * Context: actor; does not return.
  */
-_Noreturn void ax_exit(int code);
+AX_NORETURN void ax_exit(int code);
 
 /*
  * ax_kill - end an actor with reason AX_EXIT_KILLED and code. A killed
