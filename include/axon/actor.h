@@ -195,7 +195,8 @@ void ax_runtime_stats_get(ax_runtime_stats *out);
  * link or to notify), AX_EEXIST, AX_ENOMEM, AX_EAGAIN (process placement:
  * max_processes of ax_runtime_opts are alive).
  * Ownership: arg is the caller's; the actor gets the pointer.
- * Context: anywhere after ax_init.
+ * Context: anywhere after ax_init. Misuse aborts (README, "Errors and
+ * misuse"): a NULL fn, or a call before ax_init.
  */
 int ax_spawn(ax_actor_fn fn, void *arg, const ax_spawn_opts *opts, ax_pid *out);
 
@@ -296,12 +297,20 @@ int ax_recv(ax_msg **out, int timeout_ms);
  * ax_recv_match - selective receive: take the oldest message that is an
  * array whose first element is the string tag. Other messages stay in the
  * mailbox, in their order.
+ * Returns 0, or AX_ETIMEDOUT when no such message came within timeout_ms
+ * (AX_FOREVER: no limit; 0: do not wait; nothing is stored then).
+ * Ownership: the caller owns *out.
+ * Context: actor, may yield; a NULL tag or out aborts (misuse).
  */
 int ax_recv_match(const char *tag, ax_msg **out, int timeout_ms);
 
 /*
  * ax_recv_if - selective receive with a predicate: take the oldest message
  * for which match(m, ud) is true. match must not wait or send.
+ * Returns 0, or AX_ETIMEDOUT when no such message came within timeout_ms
+ * (AX_FOREVER: no limit; 0: do not wait; nothing is stored then).
+ * Ownership: the caller owns *out; ud stays the caller's.
+ * Context: actor, may yield; a NULL match or out aborts (misuse).
  */
 int ax_recv_if(bool (*match)(const ax_msg *m, void *ud), void *ud, ax_msg **out,
                int timeout_ms);
