@@ -145,6 +145,23 @@ destroy(ax_chan *ch)
     ax__free(ch);
 }
 
+/* ev_is_active is a watcher's index among the active ones: not 0 when
+ * active. */
+#define ACTIVE(w) (ev_is_active(w) ? 1u : 0u)
+
+unsigned
+ax__chan_loop_refs(const ax_chan *ch)
+{
+    const ax_chan_ring *r = ch->ring;
+    unsigned n = ACTIVE(&ch->rio) + ACTIVE(&ch->wio) + ACTIVE(&ch->flusher) +
+                 ACTIVE(&ch->kick);
+
+    if (r != NULL) {
+        n += ACTIVE(&r->poll) + ACTIVE(&r->spin) + ACTIVE(&r->awake);
+    }
+    return n;
+}
+
 void
 ax__chan_leave(ax_chan *ch)
 {

@@ -125,6 +125,9 @@ void ax__chan_ring_free(ax_chan *ch);
  */
 bool ax__chan_sent_whole(ax_chan *ch);
 
+/* How many of the loop's references ch's active watchers hold. */
+unsigned ax__chan_loop_refs(const ax_chan *ch);
+
 /* Flush now what the prepare watcher would flush before the loop blocks. */
 void ax__chan_flush_pending(ax_chan *ch);
 

@@ -161,6 +161,8 @@ typedef struct ax_rt {
     void (*sched_work)(void); /* run on the scheduler's stack once the
                                  running actor is out (ax__sched_defer) */
     bool in_run;              /* inside ax_run */
+    int (*outside)(void);     /* run by ax_run outside the loop, once
+                                 (ax__run_outside) */
     bool stop;                /* ax_stop was called */
     slot *slots;
     uint32_t nslots, capslots;
@@ -256,6 +258,21 @@ void ax__wake(ax_actor *a);
 /* Ask the scheduler to run fn on its own stack once the running actor
  * has switched out (at once when no actor runs: the caller is on it). */
 void ax__sched_defer(void (*fn)(void));
+
+/*
+ * ax__run_outside - have ax_run call fn once from outside the loop (it
+ * leaves ev_run for it, after this iteration): where fn may run a loop
+ * iteration of its own. fn returns 0, or an error that ax_run returns
+ * (its detail set). Not in ax_run: nothing happens.
+ */
+void ax__run_outside(int (*fn)(void));
+
+/* Whether no actor is ready to run. */
+bool ax__rq_empty(void);
+
+/* AX_EDEADLK with ax_run's detail: this process's actors and `elsewhere`
+ * more, in child processes, wait with nothing to wake them. */
+int ax__deadlock(size_t elsewhere);
 
 /* End actor a with info (any actor, the running one included: then this
  * does not return). Exits of linked actors follow. */

@@ -16,6 +16,7 @@
 #include "actors/core/core.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -337,27 +338,63 @@ ax__rt_start(uint64_t node)
     return 0;
 }
 
+bool
+ax__rq_empty(void)
+{
+    return rq_empty();
+}
+
+void
+ax__run_outside(int (*fn)(void))
+{
+    if (rt->in_run) {
+        rt->outside = fn;
+        ev_break(rt->loop, EVBREAK_ONE);
+    }
+}
+
+int
+ax__deadlock(size_t elsewhere)
+{
+    size_t n = rt->st.actors + elsewhere;
+    char where[64] = "";
+
+    if (elsewhere > 0) {
+        snprintf(where, sizeof(where), "; %zu of them in child processes",
+                 elsewhere);
+    }
+    return ax__fail(AX_EDEADLK,
+                    "ax_run: %zu actor%s wait%s and nothing can wake %s (no "
+                    "timer, fd or channel is active%s)",
+                    n, n == 1 ? "" : "s", n == 1 ? "s" : "",
+                    n == 1 ? "it" : "them", where);
+}
+
 int
 ax_run(void)
 {
+    int rc = 0;
+
     AX_REQUIRE(ax__rt_up && rt->current == NULL,
                "ax_run: needs ax_init, and not from inside an actor");
     rt->in_run = true;
     rt->stop = false;
-    while (!rt->stop && !run_done()) {
-        ev_run(rt->loop, 0);
-        if (!rt->stop && !run_done() && rq_empty()) {
-            rt->in_run = false;
-            return ax__fail(AX_EDEADLK,
-                            "ax_run: %zu actor%s wait%s and nothing can "
-                            "wake %s (no timer, fd or channel is active)",
-                            rt->st.actors, rt->st.actors == 1 ? "" : "s",
-                            rt->st.actors == 1 ? "s" : "",
-                            rt->st.actors == 1 ? "it" : "them");
+    while (rc == 0 && !rt->stop && !run_done()) {
+        /* false: no watcher left (fn, asked for while the last one ran,
+         * needs no iteration first) */
+        bool more = rt->outside != NULL || ev_run(rt->loop, 0) != 0;
+        int (*fn)(void) = rt->outside;
+
+        rt->outside = NULL;
+        if (!more && !rt->stop && !run_done() && rq_empty()) {
+            rc = ax__deadlock(0);
+        } else if (fn != NULL) {
+            rc = fn();
         }
     }
     rt->in_run = false;
-    return 0;
+    rt->outside = NULL;
+    return rc;
 }
 
 void

@@ -333,6 +333,8 @@ slab_unmap(struct slab *s)
         /* Newest first: valgrind keeps its stacks newest first too. */
         VALGRIND_STACK_DEREGISTER(s->ids[i]);
     }
+    clear_shadow(s->mem, slab_bytes(s->pool)); /* for what is mapped next
+                                                  there (a ring) */
     munmap(s->mem, slab_bytes(s->pool));
     g.mapped_bytes -= slab_bytes(s->pool);
     ax__free(s);

@@ -175,6 +175,7 @@ forget_inherited(fork_req *r)
     ax__chans_forget(r != NULL ? r->ring : NULL);
     forget_forks();
     ax__children_forget();
+    ax__quiet_init();
     ax__peers_forget();
     ax__forkserver_forget();
     /* Every inherited stack goes, but the one that moves (promotion) or
@@ -191,6 +192,31 @@ forget_inherited(fork_req *r)
     ev_loop_destroy(EV_DEFAULT); /* runs no watcher, closes its fds */
 }
 
+/*
+ * The default loop, made again after ev_loop_destroy, keeps the count of
+ * references the destroyed one had (libev resets its arrays, not that
+ * count): bring it to 0 before anything starts, so that the count is this
+ * process's own (quiet.c reads it). ev_run returns the count (libev says
+ * only "true" for not 0: then one at a time).
+ */
+static int
+fresh_loop(void)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    int left;
+
+    if (loop == NULL) {
+        return AX_ENOMEM;
+    }
+    for (left = ev_run(loop, EVRUN_NOWAIT); left > 0; left--) {
+        ev_unref(loop);
+    }
+    for (int i = 0; i < 4096 && ev_run(loop, EVRUN_NOWAIT); i++) {
+        ev_unref(loop);
+    }
+    return 0;
+}
+
 /* The child's runtime, its first actor, its end: never returns. */
 static _Noreturn void
 run_child(fork_req *r, uint64_t parent_node)
@@ -198,12 +224,16 @@ run_child(fork_req *r, uint64_t parent_node)
     int rc;
 
     ax__proc.is_child = true;
-    rc = ax__rt_start(r->pid.node);
+    rc = fresh_loop();
+    rc = rc == 0 ? ax__rt_start(r->pid.node) : rc;
     ax__proc.arg_stack = r->arg_stack;
     ax__proc.has_arg_stack = r->has_arg_stack && r->promote == NULL;
     if (rc == 0) {
         rc = ax__peer_new_parent(r->child_fds, r->ring, parent_node);
         r->ring = NULL; /* the channel's now */
+        /* The parent can always wake this process (its frames, a kill),
+         * even while reading from it is paused: its loop never runs out. */
+        ev_ref(rt->loop);
     }
     if (rc == 0) {
         rc = start_first(r);

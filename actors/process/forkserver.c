@@ -133,6 +133,12 @@ ax__forkserver_waiting(void)
     return fs.nout;
 }
 
+unsigned
+ax__forkserver_refs(void)
+{
+    return fs.kids > 0 ? 1u : 0u; /* kids_add's */
+}
+
 static void
 out_free(fs_out *o)
 {

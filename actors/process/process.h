@@ -63,6 +63,7 @@ typedef struct ax_child {
     int kill_code;
     bool forced;     /* SIGKILLed: it did not read the kill */
     bool via_server; /* the fork server's child: its end comes from it */
+    bool q_asked;    /* asked whether it is quiet; no answer yet */
 } ax_child;
 
 /* Process-wide state of the process layer. */
@@ -103,6 +104,20 @@ int ax__spawn_process(ax_actor_fn fn, void *arg, const ax_spawn_opts *o,
 /* Queue the fork that moves the running actor a to a new process. */
 int ax__fork_promotion(ax_actor *a);
 
+/*
+ * Deadlock detection across processes (quiet.c): ax__quiet_frame takes a
+ * K_PROBE, K_QUIET or K_WOKE from p; ax__quiet_woke - a child of this
+ * process ended (its actors hear of it); ax__quiet_child_gone - c's
+ * answer will not come; ax__quiet_update - the root's tick runs while it
+ * has children (call when their number changes); ax__quiet_init - all
+ * forgotten (ax_init, a forked child).
+ */
+void ax__quiet_frame(ax_peer *p, const ax_frame *f);
+void ax__quiet_woke(void);
+void ax__quiet_child_gone(ax_child *c);
+void ax__quiet_update(void);
+void ax__quiet_init(void);
+
 /* A child record for peer p (the fork is still to come) / dropped. */
 ax_child *ax__child_new(ax_peer *p);
 void ax__child_abort(ax_child *c);
@@ -131,6 +146,7 @@ int ax__forkserver_start(void);
 bool ax__forkserver_up(void);
 bool ax__forkserver_gone(void);      /* it died before ax_fini */
 size_t ax__forkserver_waiting(void); /* requests not sent yet */
+unsigned ax__forkserver_refs(void);  /* loop references it holds */
 int ax__forkserver_spawn(fork_req *r);
 void ax__forkserver_stop(void);
 void ax__forkserver_forget(void);

@@ -71,6 +71,7 @@ ax__child_reaped(ax_child *c, int status)
 {
     c->status = status;
     c->reaped = true;
+    ax__quiet_woke();
     ax__peer_drain(c->peer); /* its last frames, before its DOWNs */
     maybe_gone(c);
 }
@@ -214,8 +215,10 @@ child_gone(ax_child *c)
     }
     ev_timer_stop(rt->loop, &c->linger);
     ev_child_stop(rt->loop, &c->cw);
+    ax__quiet_child_gone(c);
     ax__peer_gone(c->peer, &exact, c->has_bye ? &c->bye : NULL);
     pr->children--;
+    ax__quiet_update();
     ax__free(c);
 }
 
@@ -234,14 +237,17 @@ ax__child_new(ax_peer *p)
     c->kill_grace.data = c;
     p->child = c;
     pr->children++;
+    ax__quiet_update();
     return c;
 }
 
 void
 ax__child_abort(ax_child *c)
 {
+    ax__quiet_child_gone(c);
     ax__peer_abort(c->peer);
     pr->children--;
+    ax__quiet_update();
     ax__free(c);
 }
 
@@ -274,9 +280,12 @@ on_frame(ax_peer *p, const ax_frame *f)
         if (p == ax__net.parent) {
             ax__process_stop();
         }
-    } else if (f->hdr.kind == K_BYE && c != NULL &&
-               ax__frame_reason(f, &c->bye) == 0) {
-        c->has_bye = true;
+    } else if (f->hdr.kind == K_BYE) {
+        if (c != NULL && ax__frame_reason(f, &c->bye) == 0) {
+            c->has_bye = true;
+        }
+    } else {
+        ax__quiet_frame(p, f);
     }
 }
 
@@ -302,6 +311,7 @@ ax__children_fini(void)
         }
     }
     pr->children = 0;
+    ax__quiet_update();
 }
 
 void
@@ -313,6 +323,7 @@ ax__children_forget(void)
 void
 ax__process_init(void)
 {
+    ax__quiet_init();
     ax__core_hooks.busy = busy;
     ax__core_on_end(ax__core_hooks.ending, actor_ending);
     ax__route_hooks.frame = on_frame;

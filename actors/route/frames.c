@@ -261,6 +261,9 @@ ax__peer_on_frame(ax_chan *ch, ax_frame *f, void *ud)
         return;
     case K_STOP:
     case K_BYE:
+    case K_PROBE:
+    case K_QUIET:
+    case K_WOKE:
         if (hooks->frame != NULL) {
             hooks->frame(p, f); /* the process layer's */
         }

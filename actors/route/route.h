@@ -49,6 +49,11 @@ enum {
     K_STOP,      /* the parent asks this process to end: no body */
     K_BYE,       /* the child's last word: how its first actor ended,
                     [kind, code, signal, core] (the exit status is 8 bits) */
+    K_PROBE,     /* the parent asks whether all of the child's actors wait
+                    with nothing to wake them: [epoch] */
+    K_QUIET,     /* the answer: [epoch, quiet, frames in, frames out,
+                    actors] (process/quiet.c) */
+    K_WOKE,      /* an actor of a child that answered quiet runs again */
 };
 
 /* A neighbouring process: the parent, or a child this process forked. */
@@ -78,7 +83,8 @@ extern ax_net ax__net;
 
 /* What the layers above hear from this one (each set by one, may be NULL). */
 typedef struct ax_route_hooks {
-    /* process: a frame of its own kind (K_STOP, K_BYE) from p. */
+    /* process: a frame of its own kind (K_STOP, K_BYE, K_PROBE, K_QUIET,
+     * K_WOKE) from p. */
     void (*frame)(ax_peer *p, const ax_frame *f);
     /* process: p's read side ended (EOF, an error: err); p->eof is set. */
     void (*peer_ended)(ax_peer *p, int err);
