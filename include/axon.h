@@ -26,5 +26,6 @@
 #include <axon/chan.h>
 #include <axon/actor.h>
 #include <axon/values.h>
+#include <axon/supervisor.h>
 
 #endif /* AXON_H */

@@ -25,6 +25,7 @@ ALLOWED = {
     "actors/route": ["actors/signals"],
     "actors/names": ["actors/route"],
     "actors/process": ["actors/names"],
+    "actors/supervise": ["actors/process"],
 }
 
 

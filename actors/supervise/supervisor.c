@@ -1,0 +1,681 @@
+/*
+ * actors/supervise/supervisor.c - supervisors (include/axon/supervisor.h):
+ * an actor that starts children from specs, restarts them by strategy
+ * and stops them in reverse order. Written on the public actor API alone
+ * (links with trapped exits, kill, names, calls), so it runs in any
+ * placement, as its children do.
+ *
+ * The spec travels as one flat copy (arg_size) onto the supervisor's
+ * stack: a header, a record per child, then the strings and the args
+ * with arg_size, all by offset; it lives as long as the supervisor.
+ */
+#include <axon/supervisor.h>
+
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/error.h"
+
+#define DEFAULT_INTENSITY 3
+#define DEFAULT_PERIOD_MS 5000
+#define DEFAULT_SHUTDOWN_MS 5000
+/* A child killed (or gone) is waited for this long for its EXIT. */
+#define KILLED_WAIT_MS 10000
+/* A restart finds the name still held by the instance that ended (its
+ * end not yet known to the registry): it tries again for this long. */
+#define NAME_WAIT_MS 2000
+
+/* --- the flat copy --------------------------------------------------------
+ */
+
+typedef struct blk_child {
+    uint32_t id, name, place_as, arg; /* offsets in the block; 0: none */
+    ax_actor_fn fn;
+    void *arg_ptr; /* the arg as given, when it is not copied */
+    ax_spawn_opts opts;
+    ax_restart restart;
+    int shutdown_ms;
+    bool is_sup; /* a supervisor (its arg a block: told its parent) */
+} blk_child;
+
+typedef struct blk {
+    ax_strategy strategy;
+    int intensity, period_ms;
+    uint32_t n;
+    ax_pid caller; /* who waits for ["sup_started", ...]; NONE: nobody */
+    ax_pid parent; /* the spawner, linked: its EXIT stops us */
+    blk_child child[];
+} blk;
+
+static int supervisor_main(void *arg);
+
+/* A string's place in the block being built (NULL: none). */
+static uint32_t
+put_str(char *base, size_t *at, const char *s)
+{
+    size_t len;
+
+    if (s == NULL) {
+        return 0;
+    }
+    len = strlen(s) + 1;
+    if (base != NULL) {
+        memcpy(base + *at, s, len);
+    }
+    *at += len;
+    return (uint32_t)(*at - len);
+}
+
+static int
+check_spec(const ax_sup_spec *s)
+{
+    if (s == NULL || (s->children == NULL && s->nchildren > 0)) {
+        return ax__fail(AX_EINVAL, "ax_supervisor_start: no spec");
+    }
+    if (s->strategy > AX_REST_FOR_ONE || s->intensity < 0 || s->period_ms < 0 ||
+        s->nchildren > AX_SUP_MAX_CHILDREN) {
+        return ax__fail(AX_EINVAL, "ax_supervisor_start: a strategy, "
+                                   "intensity, period or child count out "
+                                   "of range");
+    }
+    for (size_t i = 0; i < s->nchildren; i++) {
+        const ax_child_spec *c = &s->children[i];
+
+        if (c->id == NULL || c->id[0] == '\0' || c->fn == NULL ||
+            strlen(c->id) > AX_SUP_ID_MAX ||
+            c->restart > AX_RESTART_TEMPORARY ||
+            c->shutdown_ms < AX_SHUTDOWN_INFINITY ||
+            c->opts.arg_size > AX_ARG_MAX) {
+            return ax__fail(AX_EINVAL,
+                            "ax_supervisor_start: child %zu: an id (1 to "
+                            "%d bytes), a fn, a restart type and a "
+                            "shutdown are needed",
+                            i, AX_SUP_ID_MAX);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(s->children[j].id, c->id) == 0) {
+                return ax__fail(AX_EINVAL,
+                                "ax_supervisor_start: two children are "
+                                "\"%s\"",
+                                c->id);
+            }
+        }
+    }
+    return 0;
+}
+
+/* Lay the spec out at base (NULL: only measure). Returns the size. */
+static size_t
+lay_out(const ax_sup_spec *s, char *base)
+{
+    size_t at = sizeof(blk) + s->nchildren * sizeof(blk_child);
+    blk *b = (blk *)base;
+
+    for (size_t i = 0; i < s->nchildren; i++) {
+        const ax_child_spec *c = &s->children[i];
+        blk_child k = {0};
+
+        k.fn = c->fn;
+        k.is_sup = c->fn == supervisor_main;
+        k.opts = c->opts;
+        k.restart = c->restart;
+        k.shutdown_ms = c->shutdown_ms;
+        k.id = put_str(base, &at, c->id);
+        k.name = put_str(base, &at, c->opts.name);
+        k.place_as = put_str(base, &at, c->opts.place_as);
+        if (c->opts.arg_size > 0) {
+            at = (at + 15) & ~(size_t)15; /* an arg is aligned for any use */
+            k.arg = (uint32_t)at;
+            if (base != NULL) {
+                memcpy(base + at, c->arg, c->opts.arg_size);
+            }
+            at += c->opts.arg_size;
+        } else {
+            k.arg_ptr = c->arg;
+        }
+        k.opts.name = k.opts.place_as = NULL;
+        k.opts.link = k.opts.monitor = false;
+        k.opts.monitor_ref = NULL;
+        if (base != NULL) {
+            b->child[i] = k;
+        }
+    }
+    if (base != NULL) {
+        b->strategy = s->strategy;
+        b->intensity = s->intensity ? s->intensity : DEFAULT_INTENSITY;
+        b->period_ms = s->period_ms ? s->period_ms : DEFAULT_PERIOD_MS;
+        b->n = (uint32_t)s->nchildren;
+    }
+    return at;
+}
+
+/* --- the supervisor ---------------------------------------------------------
+ */
+
+typedef struct child {
+    const blk_child *spec;
+    const char *id, *name, *place_as;
+    void *arg;
+    ax_pid pid; /* AX_PID_NONE: not running */
+    unsigned restarts;
+    bool gone; /* temporary and ended: forgotten */
+} child;
+
+typedef struct sup {
+    const blk *b;
+    child *c;
+    uint32_t n;
+    uint64_t *times; /* the last intensity + 1 restarts, ms */
+    unsigned ntimes, next_time;
+} sup;
+
+static uint64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Start c; again (a restart): its name may still be its last holder's. */
+static int
+start_one(child *c, bool again)
+{
+    ax_spawn_opts o = c->spec->opts;
+    uint64_t until = now_ms() + (again ? NAME_WAIT_MS : 0);
+    int rc;
+
+    o.name = c->name;
+    o.place_as = c->place_as;
+    o.link = true;
+    if (c->spec->is_sup) {
+        ((blk *)c->arg)->parent = ax_self(); /* into its copy: its EXIT
+                                                stops the subtree */
+    }
+    while ((rc = ax_spawn(c->spec->fn, c->arg, &o, &c->pid)) == AX_EEXIST &&
+           now_ms() < until) {
+        ax_sleep(1); /* the name's last holder is ending */
+    }
+    if (rc < 0) {
+        c->pid = AX_PID_NONE;
+        return ax__fail(rc, "supervisor: child \"%s\" did not start: %s", c->id,
+                        ax_strerror(rc));
+    }
+    return 0;
+}
+
+static bool
+exit_of(const ax_msg *m, void *ud)
+{
+    ax_pid pid;
+
+    return ax_exit_msg_parse(m, &pid, NULL) == 0 &&
+           ax_pid_equal(pid, *(const ax_pid *)ud);
+}
+
+/* Wait up to ms for the EXIT of pid; whether it came. */
+static bool
+await_exit(ax_pid pid, int ms)
+{
+    ax_msg *m;
+
+    if (ax_recv_if(exit_of, &pid, &m, ms) != 0) {
+        return false;
+    }
+    ax_msg_free(m);
+    return true;
+}
+
+/* Stop c as its spec says, and wait for its end. */
+static void
+stop_one(child *c)
+{
+    int ms = c->spec->shutdown_ms;
+
+    if (ax_pid_is_none(c->pid)) {
+        return;
+    }
+    if (ms != AX_SHUTDOWN_BRUTAL && ax_sendf(c->pid, "[s]", "shutdown") == 0 &&
+        await_exit(c->pid, ms == AX_SHUTDOWN_INFINITY ? AX_FOREVER
+                           : ms > 0                   ? ms
+                                                      : DEFAULT_SHUTDOWN_MS)) {
+        c->pid = AX_PID_NONE;
+        return;
+    }
+    if (ax_kill(c->pid, AX_KILL_SHUTDOWN) == 0) {
+        await_exit(c->pid, KILLED_WAIT_MS);
+    }
+    c->pid = AX_PID_NONE;
+}
+
+/* Stop children [from, n) last first. */
+static void
+stop_from(sup *s, uint32_t from)
+{
+    for (uint32_t i = s->n; i-- > from;) {
+        stop_one(&s->c[i]);
+    }
+}
+
+/* Start children [from, n) that are not running, in order. */
+static int
+start_from(sup *s, uint32_t from, bool again)
+{
+    for (uint32_t i = from; i < s->n; i++) {
+        child *c = &s->c[i];
+        int rc;
+
+        if (!c->gone && ax_pid_is_none(c->pid) &&
+            (rc = start_one(c, again)) < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* One more restart: whether it stays within the intensity. */
+static bool
+restart_allowed(sup *s)
+{
+    uint64_t now = now_ms();
+    unsigned cap = (unsigned)s->b->intensity + 1, recent = 0;
+
+    s->times[s->next_time] = now;
+    s->next_time = (s->next_time + 1) % cap;
+    s->ntimes += s->ntimes < cap;
+    for (unsigned i = 0; i < s->ntimes; i++) {
+        recent += now - s->times[i] <= (uint64_t)s->b->period_ms;
+    }
+    return recent <= (unsigned)s->b->intensity;
+}
+
+static AX_NORETURN void
+give_up(sup *s, int code)
+{
+    stop_from(s, 0);
+    ax_exit(code);
+}
+
+/* Temporary children in [from, n) stopped for a sibling's restart do not
+ * come back (but the one that ended, i, was not temporary). */
+static void
+forget_temporary(sup *s, uint32_t from, uint32_t i)
+{
+    for (uint32_t j = from; j < s->n; j++) {
+        if (j != i && s->c[j].spec->restart == AX_RESTART_TEMPORARY) {
+            s->c[j].gone = true;
+        }
+    }
+}
+
+/* Child i ended with info: restart what the strategy says. */
+static void
+child_ended(sup *s, uint32_t i, const ax_exit_info *info)
+{
+    child *c = &s->c[i];
+    ax_restart r = c->spec->restart;
+    uint32_t from = i;
+
+    c->pid = AX_PID_NONE;
+    if (r == AX_RESTART_TEMPORARY ||
+        (r == AX_RESTART_TRANSIENT && info->kind == AX_EXIT_NORMAL)) {
+        c->gone = r == AX_RESTART_TEMPORARY;
+        return;
+    }
+    do {
+        if (!restart_allowed(s)) {
+            give_up(s, AX_SUP_GAVE_UP);
+        }
+        c->restarts++;
+        if (s->b->strategy == AX_ONE_FOR_ALL) {
+            from = 0;
+        }
+        if (s->b->strategy != AX_ONE_FOR_ONE) {
+            stop_from(s, from);
+            forget_temporary(s, from, i);
+        }
+    } while ((s->b->strategy == AX_ONE_FOR_ONE
+                  ? start_one(c, true)
+                  : start_from(s, from, true)) < 0);
+}
+
+/* A call ["sup_which"]: [[id, pid, restarts], ...] of the children not
+ * forgotten, in start order (pid AX_PID_NONE: not running). */
+static void
+answer_which(sup *s, const ax_msg *req)
+{
+    ax_msg_writer *w;
+    ax_msg *reply = NULL;
+    uint32_t live = 0;
+
+    for (uint32_t i = 0; i < s->n; i++) {
+        live += !s->c[i].gone;
+    }
+    if (ax_msg_writer_new(&w) < 0) {
+        return;
+    }
+    msgpack_pack_array(ax_msg_writer_packer(w), live);
+    for (uint32_t i = 0; i < s->n; i++) {
+        const child *c = &s->c[i];
+
+        if (!c->gone) {
+            ax_msg_writer_packf(w, "[s p u]", c->id, c->pid,
+                                (uint64_t)c->restarts);
+        }
+    }
+    if (ax_msg_writer_finish(w, &reply) == 0) {
+        ax_reply(req, reply);
+    }
+}
+
+/* The supervisor's state is on the heap: its on-exit function (which
+ * frees it) runs after its stack is gone, whichever way it ends. */
+static void
+free_sup(void *arg)
+{
+    sup *s = arg;
+
+    ax__free(s->c);
+    ax__free(s->times);
+    ax__free(s);
+}
+
+static sup *
+new_sup(const blk *b)
+{
+    sup *s = ax__calloc(1, sizeof(*s));
+
+    if (s == NULL) {
+        return NULL;
+    }
+    s->b = b;
+    s->n = b->n;
+    s->c = ax__calloc(b->n ? b->n : 1, sizeof(child));
+    s->times = ax__calloc((size_t)b->intensity + 1, sizeof(uint64_t));
+    if (s->c == NULL || s->times == NULL || ax_on_exit(free_sup, s) < 0) {
+        free_sup(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Tell the one waiting in ax_supervisor_start how the start went. */
+static void
+tell_started(const blk *b, int rc)
+{
+    if (!ax_pid_is_none(b->caller)) {
+        ax_sendf(b->caller, "[s p d s]", "sup_started", ax_self(), rc,
+                 rc < 0 ? ax_error_detail() : "");
+    }
+}
+
+static int
+supervisor_main(void *arg)
+{
+    const blk *b = arg;
+    const char *base = arg;
+    sup *s = new_sup(b);
+    ax_msg *m;
+    int rc;
+
+    if (s == NULL) {
+        tell_started(b, AX_ENOMEM);
+        return AX_ENOMEM;
+    }
+    for (uint32_t i = 0; i < b->n; i++) {
+        const blk_child *k = &b->child[i];
+
+        s->c[i] = (child){k,
+                          base + k->id,
+                          k->name ? base + k->name : NULL,
+                          k->place_as ? base + k->place_as : NULL,
+                          k->arg ? (void *)(base + k->arg) : k->arg_ptr,
+                          AX_PID_NONE,
+                          0,
+                          false};
+    }
+    ax_trap_exit(true);
+    rc = start_from(s, 0, false);
+    tell_started(b, rc);
+    if (rc < 0) {
+        give_up(s, rc);
+    }
+    for (;;) {
+        ax_pid from;
+        ax_exit_info info;
+        uint32_t i;
+
+        if (ax_recv(&m, AX_FOREVER) != 0) {
+            continue;
+        }
+        if (ax_exit_msg_parse(m, &from, &info) == 0) {
+            ax_msg_free(m);
+            for (i = 0; i < s->n && !ax_pid_equal(s->c[i].pid, from); i++) {
+            }
+            if (i < s->n) {
+                child_ended(s, i, &info);
+            } else if (ax_pid_equal(from, b->parent)) {
+                /* the one that started us ended: so do we */
+                give_up(s, info.kind == AX_EXIT_NORMAL ? 0 : info.code);
+            }
+            continue;
+        }
+        if (ax_msg_has_tag(m, "sup_which") && ax_msg_is_call(m)) {
+            answer_which(s, m);
+        } else if (ax_msg_has_tag(m, "sup_stop") || ax_shutdown_requested(m)) {
+            ax_msg *ok = NULL;
+
+            stop_from(s, 0);
+            if (ax_msg_is_call(m) && ax_msg_pack(&ok, "[s]", "ok") == 0) {
+                ax_reply(m, ok);
+            }
+            ax_msg_free(m);
+            return 0;
+        }
+        ax_msg_free(m);
+    }
+}
+
+/* --- the API -----------------------------------------------------------------
+ */
+
+typedef struct started_wait {
+    ax_pid sup;
+    uint64_t ref;
+} started_wait;
+
+static bool
+started_or_down(const ax_msg *m, void *ud)
+{
+    const started_wait *w = ud;
+    ax_pid pid;
+    uint64_t ref;
+
+    if (ax_msg_has_tag(m, "sup_started")) {
+        return ax_msg_unpack(m, "[_ p *]", &pid) == 0 &&
+               ax_pid_equal(pid, w->sup);
+    }
+    return ax_down_msg_parse(m, &ref, NULL, NULL) == 0 && ref == w->ref;
+}
+
+/* In an actor: wait for the supervisor's word on its start. */
+static int
+await_start(ax_pid sup_pid, uint64_t ref)
+{
+    started_wait w = {sup_pid, ref};
+    ax_msg *m;
+    int rc = AX_ECHILD;
+    const char *detail = NULL;
+    size_t len = 0;
+
+    ax_recv_if(started_or_down, &w, &m, AX_FOREVER);
+    ax_demonitor(ref);
+    if (ax_msg_has_tag(m, "sup_started") &&
+        ax_msg_unpack(m, "[_ _ d s]", &rc, &detail, &len) == 0 && rc < 0) {
+        rc = ax__fail(rc, "%.*s", (int)len, detail);
+    } else if (!ax_msg_has_tag(m, "sup_started")) {
+        rc = ax__fail(AX_ECHILD, "ax_supervisor_start: the supervisor "
+                                 "ended before its children started");
+    }
+    ax_msg_free(m);
+    return rc;
+}
+
+int
+ax_supervisor_start(const ax_sup_spec *spec, const ax_spawn_opts *opts,
+                    ax_pid *out)
+{
+    ax_spawn_opts o = opts != NULL ? *opts : (ax_spawn_opts){0};
+    bool in_actor = !ax_pid_is_none(ax_self());
+    uint64_t ref = 0;
+    size_t size;
+    blk *b;
+    ax_pid pid;
+    int rc = check_spec(spec);
+
+    if (rc < 0) {
+        return rc;
+    }
+    size = lay_out(spec, NULL);
+    if (size > AX_ARG_MAX) {
+        return ax__fail(AX_EMSGSIZE,
+                        "ax_supervisor_start: the spec takes %zu bytes, "
+                        "over AX_ARG_MAX",
+                        size);
+    }
+    b = ax__calloc(1, size);
+    if (b == NULL) {
+        return AX_ENOMEM;
+    }
+    lay_out(spec, (char *)b);
+    b->caller = in_actor ? ax_self() : AX_PID_NONE;
+    b->parent = in_actor && o.link ? ax_self() : AX_PID_NONE;
+    o.arg_size = size;
+    o.stack_size = o.stack_size > 0 ? o.stack_size : ((size_t)64 << 10);
+    o.stack_size += size; /* the copy sits on its stack */
+    rc = ax_spawn(supervisor_main, b, &o, &pid);
+    ax__free(b);
+    /* It has not run yet (a spawn does not yield): a monitor now sees
+     * every end, and its word on the start comes after. */
+    if (rc == 0 && in_actor && (rc = ax_monitor(pid, &ref)) == 0) {
+        rc = await_start(pid, ref);
+    }
+    if (rc == 0 && out != NULL) {
+        *out = pid;
+    }
+    return rc;
+}
+
+static bool
+one_child(const msgpack_object *o, ax_child_info *out)
+{
+    const msgpack_object *f = o->via.array.ptr;
+
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3 ||
+        f[0].type != MSGPACK_OBJECT_STR || f[0].via.str.size > AX_SUP_ID_MAX ||
+        f[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        ax_msg_object_pid(&f[1], &out->pid) < 0) {
+        return false;
+    }
+    memcpy(out->id, f[0].via.str.ptr, f[0].via.str.size);
+    out->id[f[0].via.str.size] = '\0';
+    out->restarts = (unsigned)f[2].via.u64;
+    return true;
+}
+
+int
+ax_supervisor_children(ax_pid sup_pid, ax_child_info *out, size_t max,
+                       size_t *n, int timeout_ms)
+{
+    ax_msg *req = NULL, *reply = NULL;
+    const msgpack_object *o;
+    int rc = ax_msg_pack(&req, "[s]", "sup_which");
+
+    if (rc < 0) {
+        return rc;
+    }
+    rc = ax_call(sup_pid, req, &reply, timeout_ms);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = ax_msg_object(reply, &o);
+    if (rc == 0 && o->type != MSGPACK_OBJECT_ARRAY) {
+        rc = ax__fail(AX_EPROTO, "ax_supervisor_children: not a list");
+    }
+    for (uint32_t i = 0; rc == 0 && i < o->via.array.size && i < max; i++) {
+        if (!one_child(&o->via.array.ptr[i], &out[i])) {
+            rc = ax__fail(AX_EPROTO,
+                          "ax_supervisor_children: child %u "
+                          "unreadable",
+                          i);
+        }
+    }
+    if (rc == 0 && n != NULL) {
+        *n = o->via.array.size;
+    }
+    ax_msg_free(reply);
+    return rc;
+}
+
+int
+ax_supervisor_stop(ax_pid sup_pid, int timeout_ms)
+{
+    ax_msg *req = NULL, *reply = NULL;
+    int rc = ax_msg_pack(&req, "[s]", "sup_stop");
+
+    if (rc < 0) {
+        return rc;
+    }
+    rc = ax_call(sup_pid, req, &reply, timeout_ms);
+    ax_msg_free(reply);
+    if (rc == AX_ETIMEDOUT) {
+        ax_kill(sup_pid, AX_KILL_SHUTDOWN);
+    } else if (rc == 0) {
+        ax_wait(sup_pid, NULL, timeout_ms);
+    }
+    return rc;
+}
+
+int
+ax_supervisor_child_spec(ax_child_spec *out, const char *id,
+                         const ax_sup_spec *sub, void *buf, size_t size,
+                         size_t *needed)
+{
+    size_t n;
+    int rc = check_spec(sub);
+
+    AX_REQUIRE(out != NULL, "ax_supervisor_child_spec: out is NULL");
+    if (rc < 0) {
+        return rc;
+    }
+    n = lay_out(sub, NULL);
+    if (needed != NULL) {
+        *needed = n;
+    }
+    if (n > size || buf == NULL) {
+        return ax__fail(AX_EMSGSIZE,
+                        "ax_supervisor_child_spec: the subtree takes %zu "
+                        "bytes, the buffer has %zu",
+                        n, buf != NULL ? size : 0);
+    }
+    memset(buf, 0, n);
+    lay_out(sub, buf);
+    ((blk *)buf)->caller = ((blk *)buf)->parent = AX_PID_NONE;
+    *out = (ax_child_spec){0};
+    out->id = id;
+    out->fn = supervisor_main;
+    out->arg = buf;
+    out->opts.arg_size = n;
+    out->opts.stack_size = ((size_t)64 << 10) + n;
+    out->restart = AX_RESTART_PERMANENT;
+    out->shutdown_ms = AX_SHUTDOWN_INFINITY;
+    return 0;
+}
+
+bool
+ax_shutdown_requested(const ax_msg *m)
+{
+    return m != NULL && ax_msg_has_tag(m, "shutdown");
+}
