@@ -32,7 +32,7 @@ static double scale = 1.0;
 
 static const bench_workload *const tables[] = {
     bench_chan_workloads,  bench_actor_workloads, bench_proc_workloads,
-    bench_scale_workloads, bench_floor_workloads,
+    bench_scale_workloads, bench_sup_workloads,   bench_floor_workloads,
 };
 
 double

@@ -31,6 +31,7 @@ extern const bench_workload bench_chan_workloads[];
 extern const bench_workload bench_actor_workloads[];
 extern const bench_workload bench_proc_workloads[];
 extern const bench_workload bench_scale_workloads[];
+extern const bench_workload bench_sup_workloads[];
 extern const bench_workload bench_floor_workloads[];
 
 /* Raw floors shared by the channel and process workloads. */
@@ -38,6 +39,8 @@ double bench_floor_pingpong(void);
 double bench_floor_stream_32(void);
 double bench_floor_stream_64k(void);
 double bench_floor_spin_pingpong(void);
+/* proc_spawn's run (the floor of sup_restart_process). */
+double bench_proc_spawn(void);
 
 /* Wait for child pid; bench_die unless it exited with 0. */
 void bench_reap(pid_t pid);

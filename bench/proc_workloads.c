@@ -326,8 +326,8 @@ spawn_driver(void *arg)
     return 0;
 }
 
-static double
-proc_spawn(void)
+double
+bench_proc_spawn(void)
 {
     return run(spawn_driver, NULL);
 }
@@ -517,8 +517,8 @@ const bench_workload bench_proc_workloads[] = {
      proc_stream_sized, floor_stream_sized},
     {"proc_bulk_256m", "MB/s", "one 256 MiB message to a process actor",
      proc_bulk_256m, floor_bulk_256m},
-    {"proc_spawn", "us", "spawn + exit + reap of a process actor", proc_spawn,
-     floor_spawn},
+    {"proc_spawn", "us", "spawn + exit + reap of a process actor",
+     bench_proc_spawn, floor_spawn},
     {"promote", "us", "ax_promote of an idle actor until its first answer",
      promote, NULL},
     {"pool_speedup", "x", "CPU job on 2 process actors versus 1", pool_speedup,

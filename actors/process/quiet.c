@@ -128,7 +128,7 @@ answer(bool quiet)
     q.asked = false;
     q.probing = false;
     if (ax__net.parent == NULL) {
-        if (quiet) {
+        if (quiet && rt->st.actors + q.below > 0) {
             q.backoff = q.skip = 0;
             return ax__deadlock(q.below);
         }
@@ -184,7 +184,9 @@ step(void)
         return 0;
     }
     if (!q.probing) {
-        if (!loop_quiet() || !children_askable()) {
+        /* A child with no actor left is ending: its end is news to come */
+        if ((pr->is_child && rt->st.actors == 0) || !loop_quiet() ||
+            !children_askable()) {
             return answer(false);
         }
         q.switches = rt->st.switches;

@@ -73,7 +73,8 @@ check_spec(const ax_sup_spec *s)
     if (s == NULL || (s->children == NULL && s->nchildren > 0)) {
         return ax__fail(AX_EINVAL, "ax_supervisor_start: no spec");
     }
-    if (s->strategy > AX_REST_FOR_ONE || s->intensity < 0 || s->period_ms < 0 ||
+    if (s->strategy > AX_REST_FOR_ONE || s->intensity < 0 ||
+        s->intensity > AX_SUP_MAX_INTENSITY || s->period_ms < 0 ||
         s->nchildren > AX_SUP_MAX_CHILDREN) {
         return ax__fail(AX_EINVAL, "ax_supervisor_start: a strategy, "
                                    "intensity, period or child count out "
@@ -184,7 +185,7 @@ static int
 start_one(child *c, bool again)
 {
     ax_spawn_opts o = c->spec->opts;
-    uint64_t until = now_ms() + (again ? NAME_WAIT_MS : 0);
+    uint64_t until = 0;
     int rc;
 
     o.name = c->name;
@@ -195,7 +196,11 @@ start_one(child *c, bool again)
                                                 stops the subtree */
     }
     while ((rc = ax_spawn(c->spec->fn, c->arg, &o, &c->pid)) == AX_EEXIST &&
-           now_ms() < until) {
+           again) {
+        until = until ? until : now_ms() + NAME_WAIT_MS;
+        if (now_ms() >= until) {
+            break;
+        }
         ax_sleep(1); /* the name's last holder is ending */
     }
     if (rc < 0) {
@@ -275,20 +280,20 @@ start_from(sup *s, uint32_t from, bool again)
     return 0;
 }
 
-/* One more restart: whether it stays within the intensity. */
+/* One more restart: whether it stays within the intensity, that is
+ * whether the oldest of the last intensity + 1 restarts (this one
+ * counted) is older than the period. */
 static bool
 restart_allowed(sup *s)
 {
     uint64_t now = now_ms();
-    unsigned cap = (unsigned)s->b->intensity + 1, recent = 0;
+    unsigned cap = (unsigned)s->b->intensity + 1;
 
     s->times[s->next_time] = now;
     s->next_time = (s->next_time + 1) % cap;
     s->ntimes += s->ntimes < cap;
-    for (unsigned i = 0; i < s->ntimes; i++) {
-        recent += now - s->times[i] <= (uint64_t)s->b->period_ms;
-    }
-    return recent <= (unsigned)s->b->intensity;
+    return s->ntimes < cap ||
+           now - s->times[s->next_time] > (uint64_t)s->b->period_ms;
 }
 
 static AX_NORETURN void

@@ -54,6 +54,9 @@ typedef enum ax_strategy {
 /* The exit code of a supervisor that gave up (too many restarts). */
 #define AX_SUP_GAVE_UP (-1001)
 
+/* The largest intensity (the supervisor keeps that many times). */
+#define AX_SUP_MAX_INTENSITY 100000
+
 /* Most children of one supervisor. */
 #define AX_SUP_MAX_CHILDREN 256
 
@@ -79,7 +82,8 @@ typedef struct ax_child_spec {
 /* A supervisor. */
 typedef struct ax_sup_spec {
     ax_strategy strategy;
-    int intensity; /* restarts allowed within period_ms; 0: 3 */
+    int intensity; /* restarts allowed within period_ms; 0: 3; at most
+                      AX_SUP_MAX_INTENSITY */
     int period_ms; /* 0: 5000 */
     const ax_child_spec *children;
     size_t nchildren; /* at most AX_SUP_MAX_CHILDREN */

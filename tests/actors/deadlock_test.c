@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "support/actor_harness.h"
 #include "support/testutil.h"
@@ -376,6 +377,58 @@ test_no_deadlock_while_two_process_actors_talk_through_the_root(void **state)
     assert_int_equal(st.actors, 0);
 }
 
+/* A process actor whose last moments are slow (an on-exit function that
+ * blocks its process for 300 ms): the root, with no actor left, asks
+ * whether it is quiet while it has none either. Ending is not waiting:
+ * ax_run returns 0 once it is gone, never AX_EDEADLK. */
+static void
+slow_goodbye(void *arg)
+{
+    (void)arg;
+    usleep(300 * 1000);
+}
+
+static int
+ends_slowly(void *arg)
+{
+    ax_msg *m;
+
+    (void)arg;
+    ax_on_exit(slow_goodbye, NULL);
+    if (ax_recv(&m, 30000) == 0) {
+        ax_msg_free(m);
+    }
+    return 0;
+}
+
+static int
+lets_it_end(void *arg)
+{
+    ax_spawn_opts o = placed(AX_PLACE_PROCESS);
+    ax_pid w;
+
+    (void)arg;
+    if (ax_spawn(ends_slowly, NULL, &o, &w) != 0) {
+        return 1;
+    }
+    return ax_sendf(w, "[s]", "quit") == 0 ? 0 : 2; /* and gone at once */
+}
+
+static void
+test_a_process_actor_that_ends_slowly_is_no_deadlock(void **state)
+{
+    uint64_t ms;
+
+    (void)state;
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(ax_init(NULL), 0);
+        assert_int_equal(ax_spawn(lets_it_end, NULL, NULL, NULL), 0);
+        assert_int_equal(run_timed(&ms), 0);
+        assert_true(ms >= 300);
+        ax_fini();
+    }
+}
+
 /* After a deadlock, ax_run again answers the same; ax_fini then ends the
  * forgotten process actors (teardown: none unreaped). */
 static void
@@ -418,6 +471,9 @@ main(void)
             setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_ax_run_again_after_a_deadlock_answers_the_same, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_process_actor_that_ends_slowly_is_no_deadlock, setup,
             teardown),
     };
 

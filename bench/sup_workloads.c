@@ -1,0 +1,138 @@
+/*
+ * bench/sup_workloads.c - supervisors (docs/supervision.md).
+ *
+ *   sup_restart_coroutine  a coroutine child that crashes, restarted by
+ *                          its supervisor, until the new one answers a
+ *                          call (target: 2 us)
+ *   sup_restart_process    the same with a process child killed by
+ *                          SIGSEGV; floor: proc_spawn (spawn + exit +
+ *                          reap of a process actor) in the same run
+ */
+#include <axon.h>
+
+#include <signal.h>
+#include <sys/resource.h>
+
+#include "bench.h"
+
+#define RESTART_CORO_N 100000
+#define RESTART_PROC_N 300
+
+static double measured;
+
+/* The child: says where it is, answers calls, crashes on "crash"
+ * (returns an error as a coroutine, dies of SIGSEGV as a process). */
+typedef struct crasher_arg {
+    ax_pid driver;
+    bool process;
+} crasher_arg;
+
+static int
+crasher(void *arg)
+{
+    const crasher_arg *a = arg;
+    ax_msg *m;
+
+    bench_check(ax_sendf(a->driver, "[s p]", "up", ax_self()), "up");
+    while (ax_recv(&m, AX_FOREVER) == 0) {
+        ax_msg *r = NULL;
+
+        if (ax_msg_has_tag(m, "crash")) {
+            struct rlimit none = {0, 0};
+
+            ax_msg_free(m);
+            if (a->process) {
+                setrlimit(RLIMIT_CORE, &none); /* no core file to write */
+                raise(SIGSEGV);
+            }
+            return 1;
+        }
+        if (ax_msg_is_call(m) && ax_msg_pack(&r, "[s]", "pong") == 0) {
+            ax_reply(m, r);
+        }
+        ax_msg_free(m);
+    }
+    return 0;
+}
+
+static ax_pid
+next_up(void)
+{
+    ax_msg *m;
+    ax_pid pid = AX_PID_NONE;
+
+    bench_check(ax_recv_match("up", &m, 30000), "child up");
+    bench_check(ax_msg_unpack(m, "[_ p]", &pid), "up message");
+    ax_msg_free(m);
+    return pid;
+}
+
+static void
+call_once(ax_pid to)
+{
+    ax_msg *req = NULL, *reply = NULL;
+
+    bench_check(ax_msg_pack(&req, "[s]", "ping"), "pack");
+    bench_check(ax_call(to, req, &reply, 30000), "call");
+    ax_msg_free(reply);
+}
+
+typedef struct restart_arg {
+    ax_placement where;
+    uint64_t n;
+} restart_arg;
+
+static int
+restart_driver(void *arg)
+{
+    const restart_arg *a = arg;
+    crasher_arg ca = {ax_self(), a->where == AX_PLACE_PROCESS};
+    ax_pid child, sup;
+    ax_child_spec kid = {
+        "crasher", crasher, &ca, {0}, AX_RESTART_PERMANENT, AX_SHUTDOWN_BRUTAL};
+    ax_sup_spec spec = {AX_ONE_FOR_ONE, 1000, 1, &kid, 1}; /* never reached */
+    double t0;
+
+    kid.opts.placement = a->where;
+    kid.opts.arg_size = sizeof(ca);
+    bench_check(ax_supervisor_start(&spec, NULL, &sup), "supervisor");
+    child = next_up();
+    call_once(child);
+    t0 = bench_now();
+    for (uint64_t i = 0; i < a->n; i++) {
+        bench_check(ax_sendf(child, "[s]", "crash"), "crash");
+        child = next_up();
+        call_once(child);
+    }
+    measured = (bench_now() - t0) / (double)a->n * 1e6;
+    bench_check(ax_supervisor_stop(sup, 30000), "stop");
+    return 0;
+}
+
+static double
+sup_restart_coroutine(void)
+{
+    restart_arg a = {AX_PLACE_COROUTINE, bench_count(RESTART_CORO_N)};
+
+    bench_run_actor(restart_driver, &a);
+    return measured;
+}
+
+static double
+sup_restart_process(void)
+{
+    restart_arg a = {AX_PLACE_PROCESS, bench_count(RESTART_PROC_N)};
+
+    bench_run_actor(restart_driver, &a);
+    return measured;
+}
+
+const bench_workload bench_sup_workloads[] = {
+    {"sup_restart_coroutine", "us",
+     "a crashed coroutine child restarted, until it answers a call",
+     sup_restart_coroutine, NULL},
+    {"sup_restart_process", "us",
+     "a process child killed by SIGSEGV restarted, until it answers",
+     sup_restart_process, bench_proc_spawn},
+    {NULL, NULL, NULL, NULL, NULL},
+};
