@@ -11,6 +11,7 @@
  */
 #include <axon/supervisor.h>
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -73,12 +74,19 @@ check_spec(const ax_sup_spec *s)
     if (s == NULL || (s->children == NULL && s->nchildren > 0)) {
         return ax__fail(AX_EINVAL, "ax_supervisor_start: no spec");
     }
-    if (s->strategy > AX_REST_FOR_ONE || s->intensity < 0 ||
+    if (s->strategy > AX_DYNAMIC || s->intensity < 0 ||
         s->intensity > AX_SUP_MAX_INTENSITY || s->period_ms < 0 ||
         s->nchildren > AX_SUP_MAX_CHILDREN) {
         return ax__fail(AX_EINVAL, "ax_supervisor_start: a strategy, "
                                    "intensity, period or child count out "
                                    "of range");
+    }
+    if (s->strategy == AX_DYNAMIC &&
+        (s->nchildren != 1 || s->children[0].opts.name != NULL ||
+         strlen(s->children[0].id != NULL ? s->children[0].id : "") > 40)) {
+        return ax__fail(AX_EINVAL, "ax_supervisor_start: a dynamic "
+                                   "supervisor has one template, without a "
+                                   "name, its id at most 40 bytes");
     }
     for (size_t i = 0; i < s->nchildren; i++) {
         const ax_child_spec *c = &s->children[i];
@@ -161,15 +169,36 @@ typedef struct child {
     ax_pid pid; /* AX_PID_NONE: not running */
     unsigned restarts;
     bool gone; /* temporary and ended: forgotten */
+    bool held; /* ended by ax_supervisor_terminate_child: stays down */
+    void *own; /* a child added at run time: its block (else NULL) */
 } child;
 
 typedef struct sup {
     const blk *b;
     child *c;
-    uint32_t n;
+    uint32_t n, cap;
     uint64_t *times; /* the last intensity + 1 restarts, ms */
     unsigned ntimes, next_time;
+    unsigned next_dynamic; /* numbers the ids of dynamic children */
 } sup;
+
+/* c's fields from its spec k in the block at base. */
+static child
+child_at(const char *base, const blk_child *k, void *own)
+{
+    child c = {k,
+               base + k->id,
+               k->name ? base + k->name : NULL,
+               k->place_as ? base + k->place_as : NULL,
+               k->arg ? (void *)(base + k->arg) : k->arg_ptr,
+               AX_PID_NONE,
+               0,
+               false,
+               false,
+               own};
+
+    return c;
+}
 
 static uint64_t
 now_ms(void)
@@ -272,7 +301,7 @@ start_from(sup *s, uint32_t from, bool again)
         child *c = &s->c[i];
         int rc;
 
-        if (!c->gone && ax_pid_is_none(c->pid) &&
+        if (!c->gone && !c->held && ax_pid_is_none(c->pid) &&
             (rc = start_one(c, again)) < 0) {
             return rc;
         }
@@ -322,6 +351,8 @@ child_ended(sup *s, uint32_t i, const ax_exit_info *info)
     child *c = &s->c[i];
     ax_restart r = c->spec->restart;
     uint32_t from = i;
+    bool one_only =
+        s->b->strategy == AX_ONE_FOR_ONE || s->b->strategy == AX_DYNAMIC;
 
     c->pid = AX_PID_NONE;
     if (r == AX_RESTART_TEMPORARY ||
@@ -337,13 +368,11 @@ child_ended(sup *s, uint32_t i, const ax_exit_info *info)
         if (s->b->strategy == AX_ONE_FOR_ALL) {
             from = 0;
         }
-        if (s->b->strategy != AX_ONE_FOR_ONE) {
+        if (!one_only) {
             stop_from(s, from);
             forget_temporary(s, from, i);
         }
-    } while ((s->b->strategy == AX_ONE_FOR_ONE
-                  ? start_one(c, true)
-                  : start_from(s, from, true)) < 0);
+    } while ((one_only ? start_one(c, true) : start_from(s, from, true)) < 0);
 }
 
 /* A call ["sup_which"]: [[id, pid, restarts], ...] of the children not
@@ -382,6 +411,9 @@ free_sup(void *arg)
 {
     sup *s = arg;
 
+    for (uint32_t i = 0; i < s->n; i++) {
+        ax__free(s->c[i].own);
+    }
     ax__free(s->c);
     ax__free(s->times);
     ax__free(s);
@@ -396,14 +428,229 @@ new_sup(const blk *b)
         return NULL;
     }
     s->b = b;
-    s->n = b->n;
-    s->c = ax__calloc(b->n ? b->n : 1, sizeof(child));
+    s->n = b->strategy == AX_DYNAMIC ? 0 : b->n; /* its one: a template */
+    s->cap = b->n ? b->n : 1;
+    s->c = ax__calloc(s->cap, sizeof(child));
     s->times = ax__calloc((size_t)b->intensity + 1, sizeof(uint64_t));
     if (s->c == NULL || s->times == NULL || ax_on_exit(free_sup, s) < 0) {
         free_sup(s);
         return NULL;
     }
     return s;
+}
+
+/* Drop the children that are forgotten (temporary ones that ended,
+ * deleted ones), keeping the order of the others. */
+static void
+forget_gone(sup *s)
+{
+    uint32_t k = 0;
+
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (s->c[i].gone) {
+            ax__free(s->c[i].own);
+        } else {
+            s->c[k++] = s->c[i];
+        }
+    }
+    s->n = k;
+}
+
+/* --- children at run time -------------------------------------------------
+ */
+
+static int32_t
+find_child(const sup *s, const char *id, size_t len)
+{
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (!s->c[i].gone && strlen(s->c[i].id) == len &&
+            memcmp(s->c[i].id, id, len) == 0) {
+            return (int32_t)i;
+        }
+    }
+    return -1;
+}
+
+/* Append the child of own, a block laid out for one child (taken). */
+static int
+append_child(sup *s, void *own, ax_pid *out)
+{
+    const blk *b = own;
+    child c = child_at(own, &b->child[0], own);
+    int rc;
+
+    if (find_child(s, c.id, strlen(c.id)) >= 0) {
+        rc = ax__fail(AX_EEXIST, "supervisor: a child is already \"%s\"", c.id);
+        ax__free(own);
+        return rc;
+    }
+    if (s->n == s->cap) {
+        child *more = ax__realloc(s->c, (size_t)s->cap * 2 * sizeof(child));
+
+        if (more == NULL) {
+            ax__free(own);
+            return AX_ENOMEM;
+        }
+        s->c = more;
+        s->cap *= 2;
+    }
+    s->c[s->n++] = c;
+    rc = start_one(&s->c[s->n - 1], false);
+    if (rc < 0) {
+        ax__free(s->c[--s->n].own); /* not added after all */
+        return rc;
+    }
+    *out = s->c[s->n - 1].pid;
+    return 0;
+}
+
+/* ["sup_add", block]: a child laid out by the caller (the bytes are in
+ * a message: copied before they are read, for their alignment). */
+static int
+add_laid_out(sup *s, const void *bytes, size_t len, ax_pid *out)
+{
+    blk *own;
+
+    if (s->b->strategy == AX_DYNAMIC) {
+        return ax__fail(AX_EINVAL, "supervisor: a dynamic supervisor's "
+                                   "children come from its template");
+    }
+    if (len < sizeof(blk) + sizeof(blk_child)) {
+        return ax__fail(AX_EPROTO, "supervisor: a child spec too short");
+    }
+    if ((own = ax__alloc(len)) == NULL) {
+        return AX_ENOMEM;
+    }
+    memcpy(own, bytes, len);
+    if (own->n != 1) {
+        ax__free(own);
+        return ax__fail(AX_EPROTO, "supervisor: not one child spec");
+    }
+    return append_child(s, own, out);
+}
+
+/* ["sup_dyn", arg]: a child of the template, with arg (none: the
+ * template's own). */
+static int
+add_dynamic(sup *s, const void *arg, size_t len, ax_pid *out)
+{
+    const blk_child *t = &s->b->child[0];
+    const char *base = (const char *)s->b;
+    char id[AX_SUP_ID_MAX + 1];
+    ax_child_spec c = {0};
+    ax_sup_spec one = {AX_ONE_FOR_ONE, 0, 0, &c, 1};
+    size_t size;
+    void *own;
+
+    if (s->b->strategy != AX_DYNAMIC) {
+        return ax__fail(AX_EINVAL, "supervisor: not a dynamic supervisor");
+    }
+    snprintf(id, sizeof(id), "%.40s.%u", base + t->id, ++s->next_dynamic);
+    c.id = id;
+    c.fn = t->fn;
+    c.opts = t->opts;
+    c.opts.place_as = t->place_as ? base + t->place_as : NULL;
+    c.arg = len > 0  ? (void *)arg
+            : t->arg ? (void *)(base + t->arg)
+                     : t->arg_ptr;
+    c.opts.arg_size = len > 0 ? len : t->arg ? t->opts.arg_size : 0;
+    c.restart = t->restart;
+    c.shutdown_ms = t->shutdown_ms;
+    size = lay_out(&one, NULL);
+    if ((own = ax__calloc(1, size)) == NULL) {
+        return AX_ENOMEM;
+    }
+    lay_out(&one, own);
+    return append_child(s, own, out);
+}
+
+static int
+terminate_child(sup *s, int32_t i)
+{
+    child *c = &s->c[i];
+
+    stop_one(c);
+    c->held = true;
+    if (s->b->strategy == AX_DYNAMIC ||
+        c->spec->restart == AX_RESTART_TEMPORARY) {
+        c->gone = true; /* nothing to start again from */
+    }
+    return 0;
+}
+
+static int
+restart_child(sup *s, int32_t i, ax_pid *out)
+{
+    child *c = &s->c[i];
+    int rc;
+
+    if (!ax_pid_is_none(c->pid)) {
+        return ax__fail(AX_EBUSY, "supervisor: \"%s\" is running", c->id);
+    }
+    c->held = false;
+    rc = start_one(c, true);
+    *out = c->pid;
+    return rc;
+}
+
+static int
+delete_child(sup *s, int32_t i)
+{
+    child *c = &s->c[i];
+
+    if (!ax_pid_is_none(c->pid)) {
+        return ax__fail(AX_EBUSY, "supervisor: \"%s\" is running", c->id);
+    }
+    c->gone = true;
+    return 0;
+}
+
+static const char *const requests[] = {"sup_add", "sup_dyn", "sup_term",
+                                       "sup_restart", "sup_delete"};
+
+static bool
+is_request(const ax_msg *m)
+{
+    for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
+        if (ax_msg_has_tag(m, requests[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A run-time request (a call): [rc, pid, detail]. */
+static void
+answer_request(sup *s, const ax_msg *m)
+{
+    const void *bytes = NULL;
+    const char *id = NULL;
+    size_t len = 0;
+    ax_pid pid = AX_PID_NONE;
+    ax_msg *reply = NULL;
+    int32_t i;
+    int rc;
+
+    if (ax_msg_has_tag(m, "sup_add") || ax_msg_has_tag(m, "sup_dyn")) {
+        rc = ax_msg_unpack(m, "[_ B]", &bytes, &len);
+        rc = rc < 0                         ? rc
+             : ax_msg_has_tag(m, "sup_add") ? add_laid_out(s, bytes, len, &pid)
+                                            : add_dynamic(s, bytes, len, &pid);
+    } else if ((rc = ax_msg_unpack(m, "[_ s]", &id, &len)) < 0) {
+        /* rc says it */
+    } else if ((i = find_child(s, id, len)) < 0) {
+        rc = ax__fail(AX_ENOENT, "supervisor: no child \"%.*s\"", (int)len, id);
+    } else if (ax_msg_has_tag(m, "sup_term")) {
+        rc = terminate_child(s, i);
+    } else if (ax_msg_has_tag(m, "sup_restart")) {
+        rc = restart_child(s, i, &pid);
+    } else {
+        rc = delete_child(s, i);
+    }
+    if (ax_msg_pack(&reply, "[d p s]", rc, pid,
+                    rc < 0 ? ax_error_detail() : "") == 0) {
+        ax_reply(m, reply);
+    }
 }
 
 /* Tell the one waiting in ax_supervisor_start how the start went. */
@@ -429,17 +676,8 @@ supervisor_main(void *arg)
         tell_started(b, AX_ENOMEM);
         return AX_ENOMEM;
     }
-    for (uint32_t i = 0; i < b->n; i++) {
-        const blk_child *k = &b->child[i];
-
-        s->c[i] = (child){k,
-                          base + k->id,
-                          k->name ? base + k->name : NULL,
-                          k->place_as ? base + k->place_as : NULL,
-                          k->arg ? (void *)(base + k->arg) : k->arg_ptr,
-                          AX_PID_NONE,
-                          0,
-                          false};
+    for (uint32_t i = 0; i < s->n; i++) {
+        s->c[i] = child_at(base, &b->child[i], NULL);
     }
     ax_trap_exit(true);
     rc = start_from(s, 0, false);
@@ -467,8 +705,11 @@ supervisor_main(void *arg)
             }
             continue;
         }
+        forget_gone(s);
         if (ax_msg_has_tag(m, "sup_which") && ax_msg_is_call(m)) {
             answer_which(s, m);
+        } else if (ax_msg_is_call(m) && is_request(m)) {
+            answer_request(s, m);
         } else if (ax_msg_has_tag(m, "sup_stop") || ax_shutdown_requested(m)) {
             ax_msg *ok = NULL;
 
@@ -677,6 +918,102 @@ ax_supervisor_child_spec(ax_child_spec *out, const char *id,
     out->restart = AX_RESTART_PERMANENT;
     out->shutdown_ms = AX_SHUTDOWN_INFINITY;
     return 0;
+}
+
+/* A run-time request to sup: its answer [rc, pid, detail]. */
+static int
+request(ax_pid sup_pid, ax_msg *req, ax_pid *out, int timeout_ms)
+{
+    ax_msg *reply = NULL;
+    const char *detail = NULL;
+    size_t len = 0;
+    ax_pid pid = AX_PID_NONE;
+    int rc = ax_call(sup_pid, req, &reply, timeout_ms);
+    int answer = 0;
+
+    if (rc < 0) {
+        return rc;
+    }
+    rc = ax_msg_unpack(reply, "[d p s]", &answer, &pid, &detail, &len);
+    if (rc == 0 && answer < 0) {
+        rc = ax__fail(answer, "%.*s", (int)len, detail);
+    }
+    if (rc == 0 && out != NULL) {
+        *out = pid;
+    }
+    ax_msg_free(reply);
+    return rc;
+}
+
+static int
+request_id(ax_pid sup_pid, const char *what, const char *id, ax_pid *out,
+           int timeout_ms)
+{
+    ax_msg *req = NULL;
+    int rc;
+
+    AX_REQUIRE(id != NULL, "ax_supervisor_*_child: id is NULL");
+    rc = ax_msg_pack(&req, "[s s]", what, id);
+    return rc < 0 ? rc : request(sup_pid, req, out, timeout_ms);
+}
+
+int
+ax_supervisor_add_child(ax_pid sup_pid, const ax_child_spec *spec, ax_pid *out,
+                        int timeout_ms)
+{
+    ax_sup_spec one = {AX_ONE_FOR_ONE, 0, 0, spec, 1};
+    ax_msg *req = NULL;
+    size_t size;
+    void *b;
+    int rc = check_spec(&one);
+
+    if (rc < 0) {
+        return rc;
+    }
+    size = lay_out(&one, NULL);
+    if ((b = ax__calloc(1, size)) == NULL) {
+        return AX_ENOMEM;
+    }
+    lay_out(&one, b);
+    rc = ax_msg_pack(&req, "[s B]", "sup_add", b, size);
+    ax__free(b);
+    return rc < 0 ? rc : request(sup_pid, req, out, timeout_ms);
+}
+
+int
+ax_supervisor_start_child(ax_pid sup_pid, const void *arg, size_t size,
+                          ax_pid *out, int timeout_ms)
+{
+    ax_msg *req = NULL;
+    int rc;
+
+    if (size > AX_ARG_MAX) {
+        return ax__fail(AX_EMSGSIZE,
+                        "ax_supervisor_start_child: %zu bytes of arg, over "
+                        "AX_ARG_MAX",
+                        size);
+    }
+    rc = ax_msg_pack(&req, "[s B]", "sup_dyn", size > 0 ? arg : "", size);
+    return rc < 0 ? rc : request(sup_pid, req, out, timeout_ms);
+}
+
+int
+ax_supervisor_terminate_child(ax_pid sup_pid, const char *id, int timeout_ms)
+{
+    return request_id(sup_pid, "sup_term", id, NULL, timeout_ms);
+}
+
+int
+ax_supervisor_restart_child(ax_pid sup_pid, const char *id, ax_pid *out,
+                            int timeout_ms)
+{
+    return request_id(sup_pid, "sup_restart", id, out, timeout_ms);
+}
+
+int
+ax_supervisor_delete_child(ax_pid sup_pid, const char *id, int timeout_ms)
+{
+    return request_id(sup_pid, "sup_delete", id, NULL, timeout_ms);
 }
 
 bool

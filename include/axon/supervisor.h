@@ -10,7 +10,10 @@
  *   AX_ONE_FOR_ONE   only the child that ended;
  *   AX_ONE_FOR_ALL   every child: the others are stopped (in reverse
  *                    order), then all start again in order;
- *   AX_REST_FOR_ONE  the child that ended and those after it.
+ *   AX_REST_FOR_ONE  the child that ended and those after it;
+ *   AX_DYNAMIC       as one for one, for children started at run time
+ *                    from the one spec, a template
+ *                    (ax_supervisor_start_child).
  * More than `intensity` restarts within `period_ms` means restarting does
  * not help: the supervisor stops every child and ends with an error,
  * code AX_SUP_GAVE_UP, so that its own supervisor (if any) takes over.
@@ -44,6 +47,8 @@ typedef enum ax_strategy {
     AX_ONE_FOR_ONE = 0,
     AX_ONE_FOR_ALL,
     AX_REST_FOR_ONE,
+    AX_DYNAMIC, /* children added at run time from one template (the one
+                   spec), each alone: Erlang's simple_one_for_one */
 } ax_strategy;
 
 /* shutdown_ms of a spec: kill at once / wait for it as long as it takes
@@ -126,6 +131,33 @@ typedef struct ax_child_info {
  */
 int ax_supervisor_children(ax_pid sup, ax_child_info *out, size_t max,
                            size_t *n, int timeout_ms);
+
+/*
+ * Children at run time (each a call to sup; Context: actor, may yield).
+ *
+ * ax_supervisor_add_child - add spec as sup's last child and start it
+ * (not for AX_DYNAMIC); spec is copied as by ax_supervisor_start.
+ * ax_supervisor_start_child - AX_DYNAMIC: start a child of the template
+ * with a copy of the size bytes at arg (size 0: the template's arg); its
+ * id is the template's and a number, "worker.7".
+ * ax_supervisor_terminate_child - stop child id as its spec says; it
+ * stays down (not restarted, even by a sibling's restart) until
+ * ax_supervisor_restart_child; a temporary or dynamic child is forgotten.
+ * ax_supervisor_restart_child - start child id again, which is not
+ * running. ax_supervisor_delete_child - forget child id, not running.
+ * Each returns 0 (*out, may be NULL: the child's address), or AX_EINVAL
+ * (a bad spec, or the wrong kind of supervisor), AX_EEXIST (the id is
+ * taken), AX_ENOENT (no child id), AX_EBUSY (it is running), an error of
+ * its start, AX_ESRCH / AX_ETIMEDOUT (sup).
+ */
+int ax_supervisor_add_child(ax_pid sup, const ax_child_spec *spec, ax_pid *out,
+                            int timeout_ms);
+int ax_supervisor_start_child(ax_pid sup, const void *arg, size_t size,
+                              ax_pid *out, int timeout_ms);
+int ax_supervisor_terminate_child(ax_pid sup, const char *id, int timeout_ms);
+int ax_supervisor_restart_child(ax_pid sup, const char *id, ax_pid *out,
+                                int timeout_ms);
+int ax_supervisor_delete_child(ax_pid sup, const char *id, int timeout_ms);
 
 /*
  * ax_supervisor_stop - stop sup as its own supervisor would: its

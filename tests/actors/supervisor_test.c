@@ -17,11 +17,14 @@
 #include "support/testutil.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include <axon/supervisor.h>
+
+#include "base/sanitizers.h"
 
 #define WAIT_MS 10000
 
@@ -473,6 +476,110 @@ test_a_tree_restarts_only_what_each_strategy_says(void **state)
     th_run(tree_body, NULL);
 }
 
+/* --- children at run time ---------------------------------------------------
+ */
+
+static void
+run_time_body(void *arg)
+{
+    kids k, more;
+    ax_pid p[1], b, a2, none, sup_pid;
+    ax_child_info list[8];
+    size_t n = 0;
+
+    (void)arg;
+    make_kids(&k, "a", AX_RESTART_PERMANENT);
+    make_kids(&more, "b", AX_RESTART_PERMANENT);
+    sup_pid = start_sup(&k, AX_ONE_FOR_ALL, 5, p);
+    TH_CHECK_INT(ax_supervisor_add_child(sup_pid, &more.spec[0], &b, WAIT_MS),
+                 0);
+    TH_CHECK(ax_pid_equal(expect_up('b'), b));
+    TH_CHECK_INT(ax_supervisor_add_child(sup_pid, &more.spec[0], NULL, WAIT_MS),
+                 AX_EEXIST);
+    TH_CHECK_INT(ax_supervisor_start_child(sup_pid, NULL, 0, NULL, WAIT_MS),
+                 AX_EINVAL); /* not a dynamic one */
+
+    TH_CHECK_INT(ax_supervisor_terminate_child(sup_pid, "a", WAIT_MS), 0);
+    expect_down('a');
+    TH_CHECK(ax_pid_is_none(child_of(sup_pid, 0).pid));
+    crash(b, 1); /* one for all: b comes back, a stays down */
+    b = expect_up('b');
+    TH_CHECK(ax_pid_is_none(child_of(sup_pid, 0).pid));
+    TH_CHECK(ax_pid_equal(child_of(sup_pid, 1).pid, b));
+
+    TH_CHECK_INT(ax_supervisor_restart_child(sup_pid, "a", &a2, WAIT_MS), 0);
+    TH_CHECK(ax_pid_equal(expect_up('a'), a2));
+    TH_CHECK_INT(ax_supervisor_restart_child(sup_pid, "a", &none, WAIT_MS),
+                 AX_EBUSY);
+    TH_CHECK_INT(ax_supervisor_delete_child(sup_pid, "b", WAIT_MS), AX_EBUSY);
+    TH_CHECK_INT(ax_supervisor_terminate_child(sup_pid, "b", WAIT_MS), 0);
+    expect_down('b');
+    TH_CHECK_INT(ax_supervisor_delete_child(sup_pid, "b", WAIT_MS), 0);
+    TH_CHECK_INT(ax_supervisor_delete_child(sup_pid, "zz", WAIT_MS), AX_ENOENT);
+    TH_CHECK(strstr(ax_error_detail(), "no child \"zz\"") != NULL);
+    TH_CHECK_INT(ax_supervisor_children(sup_pid, list, 8, &n, WAIT_MS), 0);
+    TH_CHECK_INT(n, 1);
+    TH_CHECK(strcmp(list[0].id, "a") == 0);
+    stop_sup(sup_pid, "a");
+}
+
+static void
+test_children_are_added_ended_restarted_and_deleted_at_run_time(void **state)
+{
+    (void)state;
+    th_run(run_time_body, NULL);
+}
+
+static void
+dynamic_body(void *arg)
+{
+    size_t count = *(const size_t *)arg, n = 0;
+    kids k;
+    ax_sup_spec s;
+    ax_pid sup, first = AX_PID_NONE, again;
+    ax_child_info *list = calloc(count, sizeof(*list));
+
+    make_kids(&k, "d", AX_RESTART_PERMANENT);
+    s = (ax_sup_spec){AX_DYNAMIC, 0, 0, k.spec, 1};
+    TH_CHECK_INT(ax_supervisor_start(&s, NULL, &sup), 0);
+    for (size_t i = 0; i < count; i++) {
+        ax_pid pid;
+
+        TH_CHECK_INT(ax_supervisor_start_child(sup, NULL, 0, &pid, WAIT_MS), 0);
+        first = i == 0 ? pid : first;
+    }
+    for (size_t i = 0; i < count; i++) {
+        expect_up('d');
+    }
+    TH_CHECK(list != NULL);
+    TH_CHECK_INT(ax_supervisor_children(sup, list, count, &n, WAIT_MS), 0);
+    TH_CHECK_INT(n, count);
+    TH_CHECK(strcmp(list[0].id, "d.1") == 0 &&
+             ax_pid_equal(list[0].pid, first));
+    crash(first, 1); /* restarted alone */
+    again = expect_up('d');
+    TH_CHECK(ax_pid_equal(child_of(sup, 0).pid, again));
+    TH_CHECK_INT(ax_supervisor_terminate_child(sup, "d.2", WAIT_MS), 0);
+    expect_down('d');
+    TH_CHECK_INT(ax_supervisor_children(sup, list, count, &n, WAIT_MS), 0);
+    TH_CHECK_INT(n, count - 1); /* a dynamic child ended is forgotten */
+    TH_CHECK_INT(ax_supervisor_stop(sup, 60000), 0);
+    for (size_t i = 0; i < count - 1; i++) {
+        expect_down('d');
+    }
+    free(list);
+}
+
+static void
+test_a_dynamic_supervisor_of_a_thousand_children(void **state)
+{
+    size_t count =
+        th_placement == AX_PLACE_PROCESS && RUNNING_ON_VALGRIND ? 50 : 1000;
+
+    (void)state;
+    th_run(dynamic_body, &count);
+}
+
 /* --- process children: a signal --------------------------------------------
  */
 
@@ -559,6 +666,12 @@ main(void)
             t_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_tree_restarts_only_what_each_strategy_says, t_setup,
+            t_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_children_are_added_ended_restarted_and_deleted_at_run_time,
+            t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_dynamic_supervisor_of_a_thousand_children, t_setup,
             t_teardown),
     };
     /* A coroutine's SIGSEGV would end the test process: processes only. */
