@@ -99,8 +99,8 @@ ping_actor(void *arg)
     return ax_sendf(pong, "[s]", "stop");
 }
 
-static double
-inproc_pingpong(void)
+double
+bench_inproc_pingpong(void)
 {
     uint64_t n = bench_count(PINGPONG_N);
 
@@ -316,7 +316,7 @@ idle_memory(void)
 
 const bench_workload bench_actor_workloads[] = {
     {"inproc_pingpong", "us", "round trip of a small message, two actors",
-     inproc_pingpong, NULL},
+     bench_inproc_pingpong, NULL},
     {"inproc_stream", "msg/s", "producer to consumer, 32-byte payloads",
      inproc_stream, NULL},
     {"spawn_coroutine", "us", "spawn + exit + reap, amortised", spawn_coroutine,

@@ -41,6 +41,8 @@ double bench_floor_stream_64k(void);
 double bench_floor_spin_pingpong(void);
 /* proc_spawn's run (the floor of sup_restart_process). */
 double bench_proc_spawn(void);
+/* inproc_pingpong's run (the floor of server_call). */
+double bench_inproc_pingpong(void);
 
 /* Wait for child pid; bench_die unless it exited with 0. */
 void bench_reap(pid_t pid);

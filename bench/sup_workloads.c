@@ -7,6 +7,9 @@
  *   sup_restart_process    the same with a process child killed by
  *                          SIGSEGV; floor: proc_spawn (spawn + exit +
  *                          reap of a process actor) in the same run
+ *   server_call            ax_server_call round trips to a coroutine
+ *                          server; floor: inproc_pingpong (target: 1.2 x
+ *                          it + 0.05 us)
  */
 #include <axon.h>
 
@@ -17,6 +20,7 @@
 
 #define RESTART_CORO_N 100000
 #define RESTART_PROC_N 300
+#define CALL_N 1000000
 
 static double measured;
 
@@ -127,6 +131,48 @@ sup_restart_process(void)
     return measured;
 }
 
+/* --- server_call ------------------------------------------------------------
+ */
+
+static int
+echo_call(void *state, const ax_msg *req, ax_msg **reply)
+{
+    (void)state;
+    return ax_msg_dup(reply, req) < 0;
+}
+
+static int
+call_driver(void *arg)
+{
+    static const ax_server_callbacks cb = {NULL, echo_call, NULL, NULL, NULL};
+    uint64_t n = *(const uint64_t *)arg;
+    ax_pid server;
+    double t0;
+
+    (void)arg;
+    bench_check(ax_server_start(&cb, NULL, NULL, &server), "server");
+    t0 = bench_now();
+    for (uint64_t i = 0; i < n; i++) {
+        ax_msg *req = NULL, *reply = NULL;
+
+        bench_check(ax_msg_pack(&req, "[s i]", "ping", (int64_t)i), "pack");
+        bench_check(ax_server_call(server, req, &reply, 30000), "call");
+        ax_msg_free(reply);
+    }
+    measured = (bench_now() - t0) / (double)n * 1e6;
+    bench_check(ax_server_stop(server, 30000), "stop");
+    return 0;
+}
+
+static double
+server_call(void)
+{
+    uint64_t n = bench_count(CALL_N);
+
+    bench_run_actor(call_driver, &n);
+    return measured;
+}
+
 const bench_workload bench_sup_workloads[] = {
     {"sup_restart_coroutine", "us",
      "a crashed coroutine child restarted, until it answers a call",
@@ -134,5 +180,7 @@ const bench_workload bench_sup_workloads[] = {
     {"sup_restart_process", "us",
      "a process child killed by SIGSEGV restarted, until it answers",
      sup_restart_process, bench_proc_spawn},
+    {"server_call", "us", "ax_server_call round trip to a coroutine server",
+     server_call, bench_inproc_pingpong},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -27,5 +27,6 @@
 #include <axon/actor.h>
 #include <axon/values.h>
 #include <axon/supervisor.h>
+#include <axon/server.h>
 
 #endif /* AXON_H */

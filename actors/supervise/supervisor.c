@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "actors/supervise/supervise.h"
 #include "base/alloc.h"
 #include "base/error.h"
 
@@ -653,16 +654,6 @@ answer_request(sup *s, const ax_msg *m)
     }
 }
 
-/* Tell the one waiting in ax_supervisor_start how the start went. */
-static void
-tell_started(const blk *b, int rc)
-{
-    if (!ax_pid_is_none(b->caller)) {
-        ax_sendf(b->caller, "[s p d s]", "sup_started", ax_self(), rc,
-                 rc < 0 ? ax_error_detail() : "");
-    }
-}
-
 static int
 supervisor_main(void *arg)
 {
@@ -673,7 +664,7 @@ supervisor_main(void *arg)
     int rc;
 
     if (s == NULL) {
-        tell_started(b, AX_ENOMEM);
+        ax__tell_started(b->caller, AX_ENOMEM);
         return AX_ENOMEM;
     }
     for (uint32_t i = 0; i < s->n; i++) {
@@ -681,7 +672,7 @@ supervisor_main(void *arg)
     }
     ax_trap_exit(true);
     rc = start_from(s, 0, false);
-    tell_started(b, rc);
+    ax__tell_started(b->caller, rc);
     if (rc < 0) {
         give_up(s, rc);
     }
@@ -727,55 +718,12 @@ supervisor_main(void *arg)
 /* --- the API -----------------------------------------------------------------
  */
 
-typedef struct started_wait {
-    ax_pid sup;
-    uint64_t ref;
-} started_wait;
-
-static bool
-started_or_down(const ax_msg *m, void *ud)
-{
-    const started_wait *w = ud;
-    ax_pid pid;
-    uint64_t ref;
-
-    if (ax_msg_has_tag(m, "sup_started")) {
-        return ax_msg_unpack(m, "[_ p *]", &pid) == 0 &&
-               ax_pid_equal(pid, w->sup);
-    }
-    return ax_down_msg_parse(m, &ref, NULL, NULL) == 0 && ref == w->ref;
-}
-
-/* In an actor: wait for the supervisor's word on its start. */
-static int
-await_start(ax_pid sup_pid, uint64_t ref)
-{
-    started_wait w = {sup_pid, ref};
-    ax_msg *m;
-    int rc = AX_ECHILD;
-    const char *detail = NULL;
-    size_t len = 0;
-
-    ax_recv_if(started_or_down, &w, &m, AX_FOREVER);
-    ax_demonitor(ref);
-    if (ax_msg_has_tag(m, "sup_started") &&
-        ax_msg_unpack(m, "[_ _ d s]", &rc, &detail, &len) == 0 && rc < 0) {
-        rc = ax__fail(rc, "%.*s", (int)len, detail);
-    } else if (!ax_msg_has_tag(m, "sup_started")) {
-        rc = ax__fail(AX_ECHILD, "ax_supervisor_start: the supervisor "
-                                 "ended before its children started");
-    }
-    ax_msg_free(m);
-    return rc;
-}
-
 int
 ax_supervisor_start(const ax_sup_spec *spec, const ax_spawn_opts *opts,
                     ax_pid *out)
 {
     ax_spawn_opts o = opts != NULL ? *opts : (ax_spawn_opts){0};
     bool in_actor = !ax_pid_is_none(ax_self());
-    uint64_t ref = 0;
     size_t size;
     blk *b;
     ax_pid pid;
@@ -805,8 +753,8 @@ ax_supervisor_start(const ax_sup_spec *spec, const ax_spawn_opts *opts,
     ax__free(b);
     /* It has not run yet (a spawn does not yield): a monitor now sees
      * every end, and its word on the start comes after. */
-    if (rc == 0 && in_actor && (rc = ax_monitor(pid, &ref)) == 0) {
-        rc = await_start(pid, ref);
+    if (rc == 0 && in_actor) {
+        rc = ax__await_started(pid, "ax_supervisor_start: the supervisor");
     }
     if (rc == 0 && out != NULL) {
         *out = pid;
