@@ -28,5 +28,6 @@
 #include <axon/values.h>
 #include <axon/supervisor.h>
 #include <axon/server.h>
+#include <axon/pool.h>
 
 #endif /* AXON_H */

@@ -1,0 +1,510 @@
+/*
+ * actors/supervise/pool.c - pools (include/axon/pool.h).
+ *
+ * The pool actor keeps each caller's request (to answer it with
+ * ax_reply) and hands the worker ["$job", id, request]; the worker
+ * answers ["$done", id, reply]. So the pool knows what every worker has
+ * in hand, and when a worker ends it answers those callers with
+ * ["$error", code, detail], which ax_pool_call turns into the error.
+ */
+#include <axon/pool.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <axon/supervisor.h>
+
+#include "actors/supervise/supervise.h"
+#include "base/alloc.h"
+#include "base/error.h"
+
+#define STOP_WAIT_MS 5000
+
+/* What the pool actor is spawned with (a copy; init's arg after it). */
+typedef struct pool_boot {
+    ax_pid caller;
+    size_t workers;
+    ax_server_callbacks cb;
+    void *arg;
+    size_t arg_size;
+    ax_spawn_opts worker;
+    int intensity, period_ms;
+} pool_boot;
+
+/* What a worker is spawned with (a copy; init's arg after it). */
+typedef struct worker_boot {
+    ax_pid pool;
+    ax_server_callbacks cb;
+    void *arg;
+    size_t arg_size;
+} worker_boot;
+
+/* --- a worker ----------------------------------------------------------------
+ */
+
+/* The messages a worker holds while a callback runs: freed if the
+ * worker ends inside it (on the heap: on-exit functions run after the
+ * actor's stack is gone). */
+typedef struct held {
+    ax_msg *env, *req;
+} held;
+
+static void
+free_held(void *arg)
+{
+    held *h = arg;
+
+    ax_msg_free(h->env);
+    ax_msg_free(h->req);
+    ax__free(h);
+}
+
+/* One job: the request out of its envelope, the reply into one. */
+static int
+do_job(const worker_boot *w, void *state, held *h)
+{
+    uint64_t id;
+    const void *bytes;
+    size_t len, rlen;
+    ax_msg *reply = NULL, *done = NULL;
+    int code;
+
+    if (ax_msg_unpack(h->env, "[_ u x]", &id, &bytes, &len) < 0 ||
+        ax_msg_from_bytes(&h->req, bytes, len) < 0) {
+        return 0; /* not a job: nothing to answer */
+    }
+    code = w->cb.handle_call(state, h->req, &reply);
+    ax_msg_free(h->req);
+    h->req = NULL;
+    if (reply == NULL) {
+        ax_msg_pack(&reply, "[]");
+    }
+    bytes = reply != NULL ? ax_msg_data(reply, &rlen) : NULL;
+    if (bytes != NULL &&
+        ax_msg_pack(&done, "[s u x]", "$done", id, bytes, rlen) == 0 &&
+        ax_send(w->pool, done) < 0) {
+        ax_msg_free(done);
+    }
+    ax_msg_free(reply);
+    return code;
+}
+
+static int
+worker_main(void *arg)
+{
+    const worker_boot *w = arg;
+    void *state = NULL;
+    void *init_arg = w->arg_size > 0 ? (void *)(w + 1) : w->arg;
+    held *h = ax__calloc(1, sizeof(*h));
+    int code;
+
+    if (h == NULL || ax_on_exit(free_held, h) < 0) {
+        ax__free(h);
+        return AX_ENOMEM;
+    }
+    code = w->cb.init != NULL ? w->cb.init(init_arg, &state) : 0;
+    if (code != 0) {
+        return code; /* no state: no terminate */
+    }
+    while (code == 0) {
+        if (ax_recv(&h->env, AX_FOREVER) != 0) {
+            continue;
+        }
+        if (ax_shutdown_requested(h->env)) {
+            break;
+        }
+        if (ax_msg_has_tag(h->env, "$job")) {
+            code = do_job(w, state, h);
+        }
+        ax_msg_free(h->env);
+        h->env = NULL;
+    }
+    if (w->cb.terminate != NULL) {
+        w->cb.terminate(state, code);
+    }
+    return code;
+}
+
+/* --- the pool ----------------------------------------------------------------
+ */
+
+typedef struct job {
+    uint64_t id;
+    ax_msg *req; /* the caller's: answered with ax_reply */
+    size_t worker;
+} job;
+
+typedef struct pool {
+    const pool_boot *b;
+    worker_boot *wb; /* the workers' boot record and init arg */
+    size_t wb_size;
+    ax_pid *pid;  /* each worker's (AX_PID_NONE: not running) */
+    size_t *load; /* requests each has in hand */
+    job *jobs;    /* in hand, any order */
+    size_t njobs, cap;
+    uint64_t next_id;
+    uint64_t *times; /* the last intensity + 1 replacements, ms */
+    unsigned ntimes, next_time;
+} pool;
+
+static uint64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+free_pool(void *arg)
+{
+    pool *p = arg;
+
+    for (size_t i = 0; i < p->njobs; i++) {
+        ax_msg_free(p->jobs[i].req);
+    }
+    ax__free(p->jobs);
+    ax__free(p->wb);
+    ax__free(p->pid);
+    ax__free(p->load);
+    ax__free(p->times);
+    ax__free(p);
+}
+
+static int
+start_worker(pool *p, size_t i)
+{
+    ax_spawn_opts o = p->b->worker;
+
+    o.name = NULL;
+    o.link = true;
+    o.monitor = false;
+    o.monitor_ref = NULL;
+    o.arg_size = p->wb_size;
+    return ax_spawn(worker_main, p->wb, &o, &p->pid[i]);
+}
+
+/* Answer job k with an error, and forget it. */
+static void
+fail_job(pool *p, size_t k, int code, const char *why)
+{
+    ax_msg *e = NULL;
+
+    if (ax_msg_pack(&e, "[s d s]", "$error", code, why) == 0) {
+        ax_reply(p->jobs[k].req, e);
+    }
+    ax_msg_free(p->jobs[k].req);
+    p->load[p->jobs[k].worker]--;
+    p->jobs[k] = p->jobs[--p->njobs];
+}
+
+/* A caller's request: to the least-loaded running worker. */
+static void
+give_job(pool *p, ax_msg *req)
+{
+    size_t best = SIZE_MAX;
+    const void *bytes;
+    size_t len;
+    ax_msg *env = NULL;
+
+    for (size_t i = 0; i < p->b->workers; i++) {
+        if (!ax_pid_is_none(p->pid[i]) &&
+            (best == SIZE_MAX || p->load[i] < p->load[best])) {
+            best = i;
+        }
+    }
+    if (p->njobs == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        job *more = ax__realloc(p->jobs, cap * sizeof(job));
+
+        if (more == NULL) {
+            ax_msg_free(req); /* its caller's wait ends at its timeout */
+            return;
+        }
+        p->jobs = more;
+        p->cap = cap;
+    }
+    p->jobs[p->njobs] = (job){++p->next_id, req, best == SIZE_MAX ? 0 : best};
+    p->load[p->jobs[p->njobs].worker]++;
+    p->njobs++;
+    if (best == SIZE_MAX) {
+        fail_job(p, p->njobs - 1, AX_EAGAIN, "ax_pool_call: no worker runs");
+        return;
+    }
+    bytes = ax_msg_data(req, &len);
+    if (ax_msg_pack(&env, "[s u x]", "$job", p->next_id, bytes, len) < 0 ||
+        ax_send(p->pid[best], env) < 0) {
+        ax_msg_free(env);
+        fail_job(p, p->njobs - 1, AX_ENOMEM, "ax_pool_call: not handed on");
+    }
+}
+
+/* ["$done", id, reply]: to the caller. */
+static void
+job_done(pool *p, const ax_msg *m)
+{
+    uint64_t id;
+    const void *bytes;
+    size_t len;
+    ax_msg *reply = NULL;
+
+    if (ax_msg_unpack(m, "[_ u x]", &id, &bytes, &len) < 0) {
+        return;
+    }
+    for (size_t k = 0; k < p->njobs; k++) {
+        if (p->jobs[k].id == id) {
+            if (ax_msg_from_bytes(&reply, bytes, len) == 0) {
+                ax_reply(p->jobs[k].req, reply);
+            }
+            ax_msg_free(p->jobs[k].req);
+            p->load[p->jobs[k].worker]--;
+            p->jobs[k] = p->jobs[--p->njobs];
+            return;
+        }
+    }
+}
+
+static bool
+replacement_allowed(pool *p)
+{
+    uint64_t now = now_ms();
+    unsigned cap = (unsigned)p->b->intensity + 1;
+
+    p->times[p->next_time] = now;
+    p->next_time = (p->next_time + 1) % cap;
+    p->ntimes += p->ntimes < cap;
+    return p->ntimes < cap ||
+           now - p->times[p->next_time] > (uint64_t)p->b->period_ms;
+}
+
+static bool
+exit_of(const ax_msg *m, void *ud)
+{
+    ax_pid pid;
+
+    return ax_exit_msg_parse(m, &pid, NULL) == 0 &&
+           ax_pid_equal(pid, *(const ax_pid *)ud);
+}
+
+/* Every request in hand answered with an error; every worker stopped. */
+static void
+stop_all(pool *p)
+{
+    while (p->njobs > 0) {
+        fail_job(p, p->njobs - 1, AX_ECONNRESET,
+                 "ax_pool_call: the pool "
+                 "stopped");
+    }
+    for (size_t i = p->b->workers; i-- > 0;) {
+        ax_msg *m = NULL; /* a receive that gives up stores nothing */
+
+        if (ax_pid_is_none(p->pid[i])) {
+            continue;
+        }
+        if (ax_sendf(p->pid[i], "[s]", "shutdown") < 0 ||
+            ax_recv_if(exit_of, &p->pid[i], &m, STOP_WAIT_MS) != 0) {
+            ax_kill(p->pid[i], AX_KILL_SHUTDOWN);
+            ax_recv_if(exit_of, &p->pid[i], &m, STOP_WAIT_MS);
+        }
+        ax_msg_free(m);
+        p->pid[i] = AX_PID_NONE;
+    }
+}
+
+/* Worker i ended with info: its jobs fail, a new one takes its place. */
+static void
+worker_ended(pool *p, size_t i, const ax_exit_info *info)
+{
+    char why[96], reason[48];
+
+    snprintf(why, sizeof(why), "ax_pool_call: the worker ended (%s)",
+             ax_exit_describe(info, reason, sizeof(reason)));
+    p->pid[i] = AX_PID_NONE;
+    for (size_t k = p->njobs; k-- > 0;) {
+        if (p->jobs[k].worker == i) {
+            fail_job(p, k, AX_ECONNRESET, why);
+        }
+    }
+    if (!replacement_allowed(p)) {
+        stop_all(p);
+        ax_exit(AX_SUP_GAVE_UP);
+    }
+    if (start_worker(p, i) < 0) {
+        p->pid[i] = AX_PID_NONE; /* the others go on; calls see EAGAIN */
+    }
+}
+
+static pool *
+new_pool(const pool_boot *b)
+{
+    pool *p = ax__calloc(1, sizeof(*p));
+
+    if (p == NULL) {
+        return NULL;
+    }
+    p->b = b;
+    p->wb_size = sizeof(worker_boot) + b->arg_size;
+    p->wb = ax__calloc(1, p->wb_size);
+    p->pid = ax__calloc(b->workers, sizeof(ax_pid));
+    p->load = ax__calloc(b->workers, sizeof(size_t));
+    p->times = ax__calloc((size_t)b->intensity + 1, sizeof(uint64_t));
+    if (p->wb == NULL || p->pid == NULL || p->load == NULL ||
+        p->times == NULL || ax_on_exit(free_pool, p) < 0) {
+        free_pool(p);
+        return NULL;
+    }
+    p->wb->pool = ax_self();
+    p->wb->cb = b->cb;
+    p->wb->arg = b->arg;
+    p->wb->arg_size = b->arg_size;
+    memcpy(p->wb + 1, b + 1, b->arg_size);
+    for (size_t i = 0; i < b->workers; i++) {
+        p->pid[i] = AX_PID_NONE;
+    }
+    return p;
+}
+
+static int
+pool_main(void *arg)
+{
+    const pool_boot *b = arg;
+    pool *p = new_pool(b);
+    int rc = p != NULL ? 0 : AX_ENOMEM;
+
+    ax_trap_exit(true);
+    for (size_t i = 0; rc == 0 && i < b->workers; i++) {
+        rc = start_worker(p, i);
+    }
+    ax__tell_started(b->caller, rc);
+    if (rc < 0) {
+        if (p != NULL) {
+            stop_all(p);
+        }
+        return rc;
+    }
+    for (;;) {
+        ax_msg *m;
+        ax_pid from;
+        ax_exit_info info;
+        size_t i;
+
+        if (ax_recv(&m, AX_FOREVER) != 0) {
+            continue;
+        }
+        if (ax_msg_is_call(m) && !ax_msg_has_tag(m, "$stop")) {
+            give_job(p, m); /* kept until answered */
+            continue;
+        }
+        if (ax_msg_has_tag(m, "$done")) {
+            job_done(p, m);
+        } else if (ax_exit_msg_parse(m, &from, &info) == 0) {
+            for (i = 0; i < b->workers && !ax_pid_equal(p->pid[i], from); i++) {
+            }
+            if (i < b->workers) {
+                worker_ended(p, i, &info);
+            }
+        } else if (ax_msg_has_tag(m, "$stop") || ax_shutdown_requested(m)) {
+            ax_msg *ok = NULL;
+
+            stop_all(p);
+            if (ax_msg_is_call(m) && ax_msg_pack(&ok, "[s]", "ok") == 0) {
+                ax_reply(m, ok);
+            }
+            ax_msg_free(m);
+            return 0;
+        }
+        ax_msg_free(m);
+    }
+}
+
+/* --- the API -------------------------------------------------------------- */
+
+int
+ax_pool_start(const ax_pool_spec *spec, const ax_spawn_opts *opts, ax_pid *out)
+{
+    ax_spawn_opts o = opts != NULL ? *opts : (ax_spawn_opts){0};
+    bool in_actor = !ax_pid_is_none(ax_self());
+    pool_boot *b;
+    size_t size;
+    ax_pid pid;
+    int rc;
+
+    if (spec == NULL || spec->cb.handle_call == NULL || spec->workers == 0 ||
+        spec->workers > AX_POOL_MAX_WORKERS || spec->intensity < 0 ||
+        spec->intensity > AX_SUP_MAX_INTENSITY || spec->period_ms < 0) {
+        return ax__fail(AX_EINVAL,
+                        "ax_pool_start: a handle_call, 1 to %d "
+                        "workers, and an intensity and period "
+                        "in range are needed",
+                        AX_POOL_MAX_WORKERS);
+    }
+    if (spec->arg_size > AX_ARG_MAX - sizeof(pool_boot)) {
+        return ax__fail(AX_EMSGSIZE, "ax_pool_start: arg_size %zu too big",
+                        spec->arg_size);
+    }
+    size = sizeof(pool_boot) + spec->arg_size;
+    if ((b = ax__calloc(1, size)) == NULL) {
+        return AX_ENOMEM;
+    }
+    b->caller = in_actor ? ax_self() : AX_PID_NONE;
+    b->workers = spec->workers;
+    b->cb = spec->cb;
+    b->arg = spec->arg;
+    b->arg_size = spec->arg_size;
+    b->worker = spec->worker;
+    b->intensity = spec->intensity ? spec->intensity : 3 * (int)spec->workers;
+    b->period_ms = spec->period_ms ? spec->period_ms : 5000;
+    if (spec->arg_size > 0) {
+        memcpy(b + 1, spec->arg, spec->arg_size);
+    }
+    o.arg_size = size;
+    o.stack_size = (o.stack_size ? o.stack_size : (size_t)64 << 10) + size;
+    rc = ax_spawn(pool_main, b, &o, &pid);
+    ax__free(b);
+    if (rc == 0 && in_actor) {
+        rc = ax__await_started(pid, "ax_pool_start: the pool");
+    }
+    if (rc == 0 && out != NULL) {
+        *out = pid;
+    }
+    return rc;
+}
+
+int
+ax_pool_call(ax_pid pool_pid, ax_msg *req, ax_msg **reply, int timeout_ms)
+{
+    const char *why = NULL;
+    size_t len = 0;
+    int code = 0;
+    int rc = ax_call(pool_pid, req, reply, timeout_ms);
+
+    if (rc == 0 && ax_msg_has_tag(*reply, "$error")) {
+        rc = ax_msg_unpack(*reply, "[_ d s]", &code, &why, &len) == 0
+                 ? ax__fail(code, "%.*s", (int)len, why)
+                 : AX_EPROTO;
+        ax_msg_free(*reply);
+        *reply = NULL;
+    }
+    return rc;
+}
+
+int
+ax_pool_stop(ax_pid pool_pid, int timeout_ms)
+{
+    ax_msg *req = NULL, *reply = NULL;
+    int rc = ax_msg_pack(&req, "[s]", "$stop");
+
+    if (rc < 0) {
+        return rc;
+    }
+    rc = ax_call(pool_pid, req, &reply, timeout_ms);
+    ax_msg_free(reply);
+    if (rc == AX_ETIMEDOUT) {
+        ax_kill(pool_pid, AX_KILL_SHUTDOWN);
+    } else if (rc == 0) {
+        ax_wait(pool_pid, NULL, timeout_ms);
+    }
+    return rc;
+}
