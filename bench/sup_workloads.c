@@ -10,6 +10,10 @@
  *   server_call            ax_server_call round trips to a coroutine
  *                          server; floor: inproc_pingpong (target: 1.2 x
  *                          it + 0.05 us)
+ *   pool_call              calls/s from 8 callers through an ax_pool of
+ *                          2 process workers; floor: the same callers
+ *                          calling 2 process servers directly (target:
+ *                          0.8 x)
  */
 #include <axon.h>
 
@@ -21,6 +25,8 @@
 #define RESTART_CORO_N 100000
 #define RESTART_PROC_N 300
 #define CALL_N 1000000
+#define POOL_CALLERS 8
+#define POOL_CALLS 20000 /* per caller */
 
 static double measured;
 
@@ -173,6 +179,100 @@ server_call(void)
     return measured;
 }
 
+/* --- pool_call --------------------------------------------------------------
+ */
+
+typedef struct caller_arg {
+    ax_pid to[2]; /* the pool twice, or the two servers */
+    bool pool;
+    uint64_t n;
+    ax_pid driver;
+} caller_arg;
+
+static int
+pool_caller(void *arg)
+{
+    const caller_arg *c = arg;
+
+    for (uint64_t i = 0; i < c->n; i++) {
+        ax_msg *req = NULL, *reply = NULL;
+        ax_pid to = c->to[i & 1];
+
+        bench_check(ax_msg_pack(&req, "[s i]", "job", (int64_t)i), "pack");
+        bench_check(c->pool ? ax_pool_call(to, req, &reply, 30000)
+                            : ax_server_call(to, req, &reply, 30000),
+                    "call");
+        ax_msg_free(reply);
+    }
+    return ax_sendf(c->driver, "[s]", "done");
+}
+
+static int
+pool_driver(void *arg)
+{
+    static const ax_server_callbacks cb = {NULL, echo_call, NULL, NULL, NULL};
+    bool through_pool = *(const bool *)arg;
+    caller_arg c = {{AX_PID_NONE, AX_PID_NONE},
+                    through_pool,
+                    bench_count(POOL_CALLS),
+                    ax_self()};
+    ax_spawn_opts proc = {0}, copy = {0};
+    double t0;
+
+    proc.placement = AX_PLACE_PROCESS;
+    if (through_pool) {
+        ax_pool_spec spec = {0};
+
+        spec.workers = 2;
+        spec.cb = cb;
+        spec.worker = proc;
+        bench_check(ax_pool_start(&spec, NULL, &c.to[0]), "pool");
+        c.to[1] = c.to[0];
+    } else {
+        for (int i = 0; i < 2; i++) {
+            bench_check(ax_server_start(&cb, NULL, &proc, &c.to[i]), "server");
+        }
+    }
+    copy.arg_size = sizeof(c);
+    t0 = bench_now();
+    for (int i = 0; i < POOL_CALLERS; i++) {
+        bench_check(ax_spawn(pool_caller, &c, &copy, NULL), "caller");
+    }
+    for (int i = 0; i < POOL_CALLERS; i++) {
+        ax_msg *m;
+
+        bench_check(ax_recv_match("done", &m, 60000), "done");
+        ax_msg_free(m);
+    }
+    measured = (double)(POOL_CALLERS * c.n) / (bench_now() - t0);
+    if (through_pool) {
+        bench_check(ax_pool_stop(c.to[0], 30000), "pool stop");
+    } else {
+        for (int i = 0; i < 2; i++) {
+            bench_check(ax_server_stop(c.to[i], 30000), "server stop");
+        }
+    }
+    return 0;
+}
+
+static double
+pool_call(void)
+{
+    bool through_pool = true;
+
+    bench_run_actor(pool_driver, &through_pool);
+    return measured;
+}
+
+static double
+direct_calls(void)
+{
+    bool through_pool = false;
+
+    bench_run_actor(pool_driver, &through_pool);
+    return measured;
+}
+
 const bench_workload bench_sup_workloads[] = {
     {"sup_restart_coroutine", "us",
      "a crashed coroutine child restarted, until it answers a call",
@@ -182,5 +282,8 @@ const bench_workload bench_sup_workloads[] = {
      sup_restart_process, bench_proc_spawn},
     {"server_call", "us", "ax_server_call round trip to a coroutine server",
      server_call, bench_inproc_pingpong},
+    {"pool_call", "calls/s",
+     "8 callers through an ax_pool of 2 process workers", pool_call,
+     direct_calls},
     {NULL, NULL, NULL, NULL, NULL},
 };
