@@ -421,16 +421,10 @@ pool_main(void *arg)
 
 /* --- the API -------------------------------------------------------------- */
 
-int
-ax_pool_start(const ax_pool_spec *spec, const ax_spawn_opts *opts, ax_pid *out)
+/* Check spec; its boot record's size in *size. */
+static int
+check_pool(const ax_pool_spec *spec, size_t *size)
 {
-    ax_spawn_opts o = opts != NULL ? *opts : (ax_spawn_opts){0};
-    bool in_actor = !ax_pid_is_none(ax_self());
-    pool_boot *b;
-    size_t size;
-    ax_pid pid;
-    int rc;
-
     if (spec == NULL || spec->cb.handle_call == NULL || spec->workers == 0 ||
         spec->workers > AX_POOL_MAX_WORKERS || spec->intensity < 0 ||
         spec->intensity > AX_SUP_MAX_INTENSITY || spec->period_ms < 0) {
@@ -444,11 +438,15 @@ ax_pool_start(const ax_pool_spec *spec, const ax_spawn_opts *opts, ax_pid *out)
         return ax__fail(AX_EMSGSIZE, "ax_pool_start: arg_size %zu too big",
                         spec->arg_size);
     }
-    size = sizeof(pool_boot) + spec->arg_size;
-    if ((b = ax__calloc(1, size)) == NULL) {
-        return AX_ENOMEM;
-    }
-    b->caller = in_actor ? ax_self() : AX_PID_NONE;
+    *size = sizeof(pool_boot) + spec->arg_size;
+    return 0;
+}
+
+/* spec's boot record at b (zeroed, big enough); caller: who waits. */
+static void
+lay_out_pool(const ax_pool_spec *spec, pool_boot *b, ax_pid caller)
+{
+    b->caller = caller;
     b->workers = spec->workers;
     b->cb = spec->cb;
     b->arg = spec->arg;
@@ -459,6 +457,25 @@ ax_pool_start(const ax_pool_spec *spec, const ax_spawn_opts *opts, ax_pid *out)
     if (spec->arg_size > 0) {
         memcpy(b + 1, spec->arg, spec->arg_size);
     }
+}
+
+int
+ax_pool_start(const ax_pool_spec *spec, const ax_spawn_opts *opts, ax_pid *out)
+{
+    ax_spawn_opts o = opts != NULL ? *opts : (ax_spawn_opts){0};
+    bool in_actor = !ax_pid_is_none(ax_self());
+    pool_boot *b;
+    size_t size = 0;
+    ax_pid pid;
+    int rc = check_pool(spec, &size);
+
+    if (rc < 0) {
+        return rc;
+    }
+    if ((b = ax__calloc(1, size)) == NULL) {
+        return AX_ENOMEM;
+    }
+    lay_out_pool(spec, b, in_actor ? ax_self() : AX_PID_NONE);
     o.arg_size = size;
     o.stack_size = (o.stack_size ? o.stack_size : (size_t)64 << 10) + size;
     rc = ax_spawn(pool_main, b, &o, &pid);
@@ -470,6 +487,39 @@ ax_pool_start(const ax_pool_spec *spec, const ax_spawn_opts *opts, ax_pid *out)
         *out = pid;
     }
     return rc;
+}
+
+int
+ax_pool_child_spec(ax_child_spec *out, const char *id, const ax_pool_spec *spec,
+                   void *buf, size_t size, size_t *needed)
+{
+    size_t n = 0;
+    int rc = check_pool(spec, &n);
+
+    AX_REQUIRE(out != NULL, "ax_pool_child_spec: out is NULL");
+    if (rc < 0) {
+        return rc;
+    }
+    if (needed != NULL) {
+        *needed = n;
+    }
+    if (buf == NULL || size < n) {
+        return ax__fail(AX_EMSGSIZE,
+                        "ax_pool_child_spec: the pool takes %zu bytes, the "
+                        "buffer has %zu",
+                        n, buf != NULL ? size : 0);
+    }
+    memset(buf, 0, n);
+    lay_out_pool(spec, buf, AX_PID_NONE);
+    *out = (ax_child_spec){0};
+    out->id = id;
+    out->fn = pool_main;
+    out->arg = buf;
+    out->opts.arg_size = n;
+    out->opts.stack_size = ((size_t)64 << 10) + n;
+    out->restart = AX_RESTART_PERMANENT;
+    out->shutdown_ms = AX_SHUTDOWN_INFINITY; /* it stops its workers */
+    return 0;
 }
 
 int

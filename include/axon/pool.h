@@ -17,6 +17,7 @@
 #define AXON_POOL_H
 
 #include <axon/server.h>
+#include <axon/supervisor.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,6 +50,18 @@ typedef struct ax_pool_spec {
  */
 int ax_pool_start(const ax_pool_spec *spec, const ax_spawn_opts *opts,
                   ax_pid *out);
+
+/*
+ * ax_pool_child_spec - a supervisor's child spec whose child is a pool of
+ * spec (laid out in buf, size bytes, which must stay until the
+ * supervisor's start returns; out->opts.name may name it). Permanent,
+ * with shutdown AX_SHUTDOWN_INFINITY (it stops its workers first).
+ * Returns 0, AX_EMSGSIZE (buf too small: *needed, if not NULL, says how
+ * big), or AX_EINVAL as ax_pool_start. Context: anywhere.
+ */
+int ax_pool_child_spec(ax_child_spec *out, const char *id,
+                       const ax_pool_spec *spec, void *buf, size_t size,
+                       size_t *needed);
 
 /*
  * ax_pool_call - a request to one of pool's workers, and its reply.
