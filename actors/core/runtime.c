@@ -344,6 +344,8 @@ ax__rq_empty(void)
     return rq_empty();
 }
 
+/* One function at a time: deadlock detection (process/quiet.c) is its
+ * only user; a second would need a list. */
 void
 ax__run_outside(int (*fn)(void))
 {

@@ -61,9 +61,11 @@ typedef struct ax_child {
     ev_timer kill_grace; /* its first actor was killed: read it, or die */
     uint64_t kill_mark;  /* where our stream stood after the kill */
     int kill_code;
-    bool forced;     /* SIGKILLed: it did not read the kill */
-    bool via_server; /* the fork server's child: its end comes from it */
-    bool q_asked;    /* asked whether it is quiet; no answer yet */
+    bool forced;          /* SIGKILLed: it did not read the kill */
+    bool via_server;      /* the fork server's child: its end comes from it */
+    bool q_asked;         /* asked whether it is quiet; no answer yet */
+    uint64_t q_in, q_out; /* our frame counts on its channel when its
+                             quiet answer was believed */
 } ax_child;
 
 /* Process-wide state of the process layer. */

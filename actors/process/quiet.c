@@ -26,21 +26,26 @@
 
 #define TICK_S 0.1   /* how often the root looks */
 #define MAX_SKIP 16u /* ticks a root waits, at most, after a "not quiet" */
+/* Ticks a probe may take: past them an answer was lost (a child out of
+ * memory, the root out of ax_run meanwhile), and the root asks anew (a
+ * child busy for longer answers the new probe when it can). */
+#define PROBE_TICKS 100u
 
 static ax_rt *const rt = &ax__rt;
 static ax_proc *const pr = &ax__proc;
 
 static struct {
-    uint64_t epoch;    /* the probe being answered (child) or run (root) */
-    bool asked;        /* an answer is owed (root: to ax_run) */
-    bool probing;      /* the children were asked; answers awaited */
-    bool failed;       /* a child answered "not quiet", woke, or ended */
-    size_t waiting;    /* children yet to answer */
-    size_t below;      /* actors of the children that answered quiet */
-    uint64_t switches; /* rt->st.switches when this probe began here */
-    bool reported;     /* this process answered quiet (a child: WOKE) */
-    ev_timer tick;     /* the root's: unreferenced, while it has children */
-    uint64_t seen;     /* rt->st.switches at the last tick */
+    uint64_t epoch;       /* the probe being answered (child) or run (root) */
+    bool asked;           /* an answer is owed (root: to ax_run) */
+    bool probing;         /* the children were asked; answers awaited */
+    bool failed;          /* a child answered "not quiet", woke, or ended */
+    size_t waiting;       /* children yet to answer */
+    size_t below;         /* actors of the children that answered quiet */
+    uint64_t switches;    /* rt->st.switches when this probe began here */
+    bool reported;        /* this process answered quiet (a child: WOKE) */
+    ev_timer tick;        /* the root's: unreferenced, while it has children */
+    unsigned asked_ticks; /* ticks the root's probe has taken */
+    uint64_t seen;        /* rt->st.switches at the last tick */
     unsigned skip, backoff;
 } q;
 
@@ -176,6 +181,30 @@ ask_children(void)
     return n;
 }
 
+/* Whether no frame moved on any child's channel since its answer was
+ * believed: one that answered early could have been sent a frame (a
+ * sibling's, passed on) since, which may wake it. */
+static bool
+counts_unchanged(void)
+{
+    for (ax_peer *p = ax__net.peers; p != NULL; p = p->next) {
+        ax_child *c = p->child;
+        ax_chan_stats st;
+
+        if (c == NULL) {
+            continue;
+        }
+        if (p->ch == NULL) {
+            return false;
+        }
+        ax_chan_stats_get(p->ch, &st);
+        if (st.frames_out != c->q_out || st.frames_in != c->q_in) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* The work of a probe, from outside the loop (ax_run calls it). */
 static int
 step(void)
@@ -184,9 +213,10 @@ step(void)
         return 0;
     }
     if (!q.probing) {
-        /* A child with no actor left is ending: its end is news to come */
-        if ((pr->is_child && rt->st.actors == 0) || !loop_quiet() ||
-            !children_askable()) {
+        /* A child with no actor and no child left is ending: its end is
+         * news to come */
+        if ((pr->is_child && rt->st.actors == 0 && pr->children == 0) ||
+            !loop_quiet() || !children_askable()) {
             return answer(false);
         }
         q.switches = rt->st.switches;
@@ -205,7 +235,8 @@ step(void)
     if (q.waiting > 0) {
         return 0;
     }
-    return answer(loop_quiet() && rt->st.switches == q.switches);
+    return answer(loop_quiet() && rt->st.switches == q.switches &&
+                  counts_unchanged());
 }
 
 /* A child's answer is in (or it can no longer come): one fewer awaited. */
@@ -234,6 +265,7 @@ quiet_frame(ax_peer *p, ax_child *c, const ax_frame *f)
     ax_msg *m;
 
     if (ax_msg_from_bytes(&m, f->body, f->len) < 0) {
+        child_answered(c, false, 0); /* unreadable (no memory): not quiet */
         return;
     }
     if (ax_msg_unpack(m, "[u b u u u]", &epoch, &quiet, &in, &out, &actors) <
@@ -248,6 +280,8 @@ quiet_frame(ax_peer *p, ax_child *c, const ax_frame *f)
     }
     ax_chan_stats_get(p->ch, &st);
     quiet = quiet && st.frames_out == in && st.frames_in - 1 == out;
+    c->q_in = st.frames_in; /* the verdict checks nothing moved since */
+    c->q_out = st.frames_out;
     child_answered(c, quiet, (size_t)actors);
 }
 
@@ -315,8 +349,13 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)w;
     (void)revents;
-    if (!rt->in_run || q.asked) {
-        return; /* not in ax_run, or a probe under way */
+    if (q.asked && ++q.asked_ticks < PROBE_TICKS) {
+        return; /* a probe under way */
+    }
+    q.asked = q.probing = false; /* none, or an answer was lost: anew */
+    q.asked_ticks = 0;
+    if (!rt->in_run) {
+        return;
     }
     if (rt->st.switches != q.seen) {
         q.seen = rt->st.switches; /* actors ran: look again later */

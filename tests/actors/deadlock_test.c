@@ -206,6 +206,35 @@ test_a_tree_of_waiting_process_actors_is_a_deadlock(void **state)
                            "child processes)"));
 }
 
+/* A process actor that starts a waiting process actor and returns: its
+ * process lives on, with no actor, for its child; that child's wait is
+ * the deadlock. */
+static int
+leaves_a_child(void *arg)
+{
+    ax_spawn_opts o = placed(AX_PLACE_PROCESS);
+
+    (void)arg;
+    return ax_spawn(worker, NULL, &o, NULL) == 0 ? 0 : 1;
+}
+
+static void
+test_a_waiting_grandchild_under_an_empty_process_is_a_deadlock(void **state)
+{
+    ax_spawn_opts o = placed(AX_PLACE_PROCESS);
+    uint64_t ms;
+
+    (void)state;
+    assert_int_equal(ax_init(NULL), 0);
+    assert_int_equal(ax_spawn(leaves_a_child, NULL, &o, NULL), 0);
+    assert_int_equal(run_timed(&ms), AX_EDEADLK);
+    assert_true(ms < TELL_MS);
+    assert_non_null(strstr(ax_error_detail(),
+                           "1 actor waits and nothing can wake it (no timer, "
+                           "fd or channel is active; 1 of them in child "
+                           "processes)"));
+}
+
 /* --- nothing is a deadlock while something can still wake an actor -------
  */
 
@@ -460,6 +489,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_a_tree_of_waiting_process_actors_is_a_deadlock, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_waiting_grandchild_under_an_empty_process_is_a_deadlock,
+            setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_no_deadlock_while_a_process_actor_sleeps, setup, teardown),
         cmocka_unit_test_setup_teardown(
