@@ -23,7 +23,7 @@
 
 /* What the pool actor is spawned with (a copy; init's arg after it). */
 typedef struct pool_boot {
-    ax_pid caller;
+    AX_ALIGNAS(16) ax_pid caller; /* a size of 16s: init's arg aligned */
     size_t workers;
     ax_server_callbacks cb;
     void *arg;
@@ -34,7 +34,7 @@ typedef struct pool_boot {
 
 /* What a worker is spawned with (a copy; init's arg after it). */
 typedef struct worker_boot {
-    ax_pid pool;
+    AX_ALIGNAS(16) ax_pid pool; /* a size of 16s: init's arg aligned */
     ax_server_callbacks cb;
     void *arg;
     size_t arg_size;
@@ -366,8 +366,8 @@ new_pool(const pool_boot *b)
     return p;
 }
 
-static int
-pool_main(void *arg)
+int
+ax__pool_main(void *arg)
 {
     const pool_boot *b = arg;
     pool *p = new_pool(b);
@@ -379,6 +379,7 @@ pool_main(void *arg)
     }
     ax__tell_started(b->caller, rc);
     if (rc < 0) {
+        ax_unlink(b->caller); /* the error is its answer, not its end */
         if (p != NULL) {
             stop_all(p);
         }
@@ -419,6 +420,28 @@ pool_main(void *arg)
     }
 }
 
+bool
+ax__pool_boot_ok(const void *boot, size_t len)
+{
+    pool_boot b;
+
+    if (len < sizeof(b)) {
+        return false;
+    }
+    memcpy(&b, boot, sizeof(b));
+    return b.workers > 0 && b.workers <= AX_POOL_MAX_WORKERS &&
+           b.cb.handle_call != NULL && b.intensity > 0 &&
+           b.intensity <= AX_SUP_MAX_INTENSITY && b.period_ms > 0 &&
+           b.arg_size <= len - sizeof(b) && !b.worker.link &&
+           !b.worker.monitor && b.worker.name == NULL;
+}
+
+void
+ax__pool_boot_caller(void *boot, ax_pid caller)
+{
+    ((pool_boot *)boot)->caller = caller;
+}
+
 /* --- the API -------------------------------------------------------------- */
 
 /* Check spec; its boot record's size in *size. */
@@ -452,6 +475,9 @@ lay_out_pool(const ax_pool_spec *spec, pool_boot *b, ax_pid caller)
     b->arg = spec->arg;
     b->arg_size = spec->arg_size;
     b->worker = spec->worker;
+    b->worker.name = NULL; /* the workers' own are not taken */
+    b->worker.link = b->worker.monitor = false;
+    b->worker.monitor_ref = NULL;
     b->intensity = spec->intensity ? spec->intensity : 3 * (int)spec->workers;
     b->period_ms = spec->period_ms ? spec->period_ms : 5000;
     if (spec->arg_size > 0) {
@@ -478,7 +504,7 @@ ax_pool_start(const ax_pool_spec *spec, const ax_spawn_opts *opts, ax_pid *out)
     lay_out_pool(spec, b, in_actor ? ax_self() : AX_PID_NONE);
     o.arg_size = size;
     o.stack_size = (o.stack_size ? o.stack_size : (size_t)64 << 10) + size;
-    rc = ax_spawn(pool_main, b, &o, &pid);
+    rc = ax_spawn(ax__pool_main, b, &o, &pid);
     ax__free(b);
     if (rc == 0 && in_actor) {
         rc = ax__await_started(pid, "ax_pool_start: the pool");
@@ -513,7 +539,7 @@ ax_pool_child_spec(ax_child_spec *out, const char *id, const ax_pool_spec *spec,
     lay_out_pool(spec, buf, AX_PID_NONE);
     *out = (ax_child_spec){0};
     out->id = id;
-    out->fn = pool_main;
+    out->fn = ax__pool_main;
     out->arg = buf;
     out->opts.arg_size = n;
     out->opts.stack_size = ((size_t)64 << 10) + n;

@@ -104,6 +104,7 @@ serve(const ax_server_boot *b, ax_pid caller)
         ax__fail(code < 0 ? code : AX_ECANCELED,
                  "ax_server_start: init returned %d", code);
         ax__tell_started(caller, code < 0 ? code : AX_ECANCELED);
+        ax_unlink(caller); /* the error is its answer, not its end */
         return code;
     }
     ax__tell_started(caller, 0);
@@ -128,6 +129,9 @@ ax_server_main(void *boot)
     AX_REQUIRE(b->cb.handle_call != NULL, "ax_server_main: no handle_call");
     return serve(b, AX_PID_NONE);
 }
+
+_Static_assert(sizeof(ax_server_boot) % 16 == 0,
+               "what follows a boot record is aligned for any type");
 
 /* What ax_server_start spawns: who waits for init, then the boot record
  * and the copy of init's argument (if any). */

@@ -10,6 +10,9 @@
 #ifndef AXON_ACTORS_SUPERVISE_SUPERVISE_H
 #define AXON_ACTORS_SUPERVISE_SUPERVISE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <axon/actor.h>
 
 /* In the new actor: tell caller (NONE: nobody waits) how the start went;
@@ -22,5 +25,14 @@ void ax__tell_started(ax_pid caller, int rc);
  * AX_ECHILD if it ended first ("what ended before ...": what names it).
  */
 int ax__await_started(ax_pid pid, const char *what);
+
+/*
+ * Pools as supervisors' children (pool.c): the pool actor's function,
+ * whether len bytes at boot are a boot record it can run from, and who
+ * waits for its start (set in the copy a supervisor spawns it with).
+ */
+int ax__pool_main(void *boot);
+bool ax__pool_boot_ok(const void *boot, size_t len);
+void ax__pool_boot_caller(void *boot, ax_pid caller);
 
 #endif /* AXON_ACTORS_SUPERVISE_SUPERVISE_H */

@@ -96,7 +96,8 @@ check_spec(const ax_sup_spec *s)
             strlen(c->id) > AX_SUP_ID_MAX ||
             c->restart > AX_RESTART_TEMPORARY ||
             c->shutdown_ms < AX_SHUTDOWN_INFINITY ||
-            c->opts.arg_size > AX_ARG_MAX) {
+            c->opts.arg_size > AX_ARG_MAX ||
+            (c->opts.arg_size > 0 && c->arg == NULL)) {
             return ax__fail(AX_EINVAL,
                             "ax_supervisor_start: child %zu: an id (1 to "
                             "%d bytes), a fn, a restart type and a "
@@ -210,20 +211,25 @@ now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Start c; again (a restart): its name may still be its last holder's. */
+/* Start c; again (a restart): its name may still be its last holder's.
+ * A child that is a supervisor or a pool is told its parent, and waited
+ * for: its own start (its children) is part of this one. */
 static int
 start_one(child *c, bool again)
 {
     ax_spawn_opts o = c->spec->opts;
+    bool waits = c->spec->is_sup || c->spec->fn == ax__pool_main;
     uint64_t until = 0;
     int rc;
 
     o.name = c->name;
     o.place_as = c->place_as;
     o.link = true;
-    if (c->spec->is_sup) {
-        ((blk *)c->arg)->parent = ax_self(); /* into its copy: its EXIT
-                                                stops the subtree */
+    if (c->spec->is_sup) { /* into its copy: our EXIT stops the subtree */
+        ((blk *)c->arg)->parent = ax_self();
+        ((blk *)c->arg)->caller = ax_self();
+    } else if (waits) {
+        ax__pool_boot_caller(c->arg, ax_self());
     }
     while ((rc = ax_spawn(c->spec->fn, c->arg, &o, &c->pid)) == AX_EEXIST &&
            again) {
@@ -233,10 +239,16 @@ start_one(child *c, bool again)
         }
         ax_sleep(1); /* the name's last holder is ending */
     }
+    if (rc == 0 && waits) {
+        rc = ax__await_started(c->pid, "a child supervisor or pool");
+    }
     if (rc < 0) {
+        char why[160];
+
+        snprintf(why, sizeof(why), "%s", ax_error_detail()); /* its own */
         c->pid = AX_PID_NONE;
         return ax__fail(rc, "supervisor: child \"%s\" did not start: %s", c->id,
-                        ax_strerror(rc));
+                        why);
     }
     return 0;
 }
@@ -263,7 +275,19 @@ await_exit(ax_pid pid, int ms)
     return true;
 }
 
-/* Stop c as its spec says, and wait for its end. */
+/* Whether c's bounded mailbox is full (here): a request to stop would
+ * wait for room that a stuck child never makes. */
+static bool
+mailbox_full(const child *c)
+{
+    ax_actor_stats st;
+
+    return c->spec->opts.mailbox_capacity > 0 && ax_stats(c->pid, &st) == 0 &&
+           st.mailbox >= c->spec->opts.mailbox_capacity;
+}
+
+/* Stop c as its spec says, and wait for its end (a full mailbox: killed
+ * at once). */
 static void
 stop_one(child *c)
 {
@@ -272,7 +296,8 @@ stop_one(child *c)
     if (ax_pid_is_none(c->pid)) {
         return;
     }
-    if (ms != AX_SHUTDOWN_BRUTAL && ax_sendf(c->pid, "[s]", "shutdown") == 0 &&
+    if (ms != AX_SHUTDOWN_BRUTAL && !mailbox_full(c) &&
+        ax_sendf(c->pid, "[s]", "shutdown") == 0 &&
         await_exit(c->pid, ms == AX_SHUTDOWN_INFINITY ? AX_FOREVER
                            : ms > 0                   ? ms
                                                       : DEFAULT_SHUTDOWN_MS)) {
@@ -505,10 +530,75 @@ append_child(sup *s, void *own, ax_pid *out)
     return 0;
 }
 
+/* Whether off is a string that ends inside the len bytes at base. */
+static bool
+str_ok(const char *base, size_t len, uint32_t off)
+{
+    return off >= sizeof(blk) && off < len &&
+           memchr(base + off, '\0', len - off) != NULL;
+}
+
+/*
+ * Whether the len bytes at base (aligned) are a block as lay_out makes
+ * them: every offset and size inside, every string ended inside, every
+ * value in range, the spawn options as lay_out leaves them; a child
+ * supervisor's or pool's own block likewise. What it cannot check: the
+ * functions named are this program's, and an argument passed as a
+ * pointer points where the caller meant (add_laid_out takes those only
+ * from this process).
+ */
+static bool
+block_ok(const char *base, size_t len, int depth)
+{
+    const blk *b = (const blk *)base;
+
+    if (len < sizeof(blk) || depth > 16 || b->n > AX_SUP_MAX_CHILDREN ||
+        sizeof(blk) + (size_t)b->n * sizeof(blk_child) > len ||
+        b->strategy > AX_DYNAMIC || b->intensity <= 0 ||
+        b->intensity > AX_SUP_MAX_INTENSITY || b->period_ms <= 0) {
+        return false;
+    }
+    for (uint32_t i = 0; i < b->n; i++) {
+        const blk_child *k = &b->child[i];
+        size_t arg_size = k->opts.arg_size;
+
+        if (!str_ok(base, len, k->id) || base[k->id] == '\0' ||
+            strlen(base + k->id) > AX_SUP_ID_MAX ||
+            (k->name != 0 && !str_ok(base, len, k->name)) ||
+            (k->place_as != 0 && !str_ok(base, len, k->place_as)) ||
+            k->fn == NULL || k->restart > AX_RESTART_TEMPORARY ||
+            k->shutdown_ms < AX_SHUTDOWN_INFINITY ||
+            k->is_sup != (k->fn == supervisor_main) ||
+            (arg_size > 0) != (k->arg != 0) ||
+            (arg_size > 0 &&
+             (k->arg % 16 != 0 || k->arg > len || arg_size > len - k->arg)) ||
+            k->opts.name != NULL || k->opts.place_as != NULL || k->opts.link ||
+            k->opts.monitor || k->opts.monitor_ref != NULL) {
+            return false;
+        }
+        if (k->is_sup &&
+            (arg_size == 0 || !block_ok(base + k->arg, arg_size, depth + 1))) {
+            return false;
+        }
+        if (k->fn == ax__pool_main &&
+            (arg_size == 0 || !ax__pool_boot_ok(base + k->arg, arg_size))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Whether the child of block b passes a raw pointer as its argument. */
+static bool
+raw_arg(const blk *b)
+{
+    return b->child[0].opts.arg_size == 0 && b->child[0].arg_ptr != NULL;
+}
+
 /* ["sup_add", block]: a child laid out by the caller (the bytes are in
  * a message: copied before they are read, for their alignment). */
 static int
-add_laid_out(sup *s, const void *bytes, size_t len, ax_pid *out)
+add_laid_out(sup *s, const void *bytes, size_t len, bool local, ax_pid *out)
 {
     blk *own;
 
@@ -523,9 +613,16 @@ add_laid_out(sup *s, const void *bytes, size_t len, ax_pid *out)
         return AX_ENOMEM;
     }
     memcpy(own, bytes, len);
-    if (own->n != 1) {
+    if (own->n != 1 || !block_ok((const char *)own, len, 0)) {
         ax__free(own);
-        return ax__fail(AX_EPROTO, "supervisor: not one child spec");
+        return ax__fail(AX_EPROTO, "supervisor: not one child spec as "
+                                   "ax_supervisor_add_child lays it out");
+    }
+    if (raw_arg(own) && !local) {
+        ax__free(own);
+        return ax__fail(AX_EINVAL, "supervisor: a child's argument passed "
+                                   "as a pointer must come from this "
+                                   "process (give arg_size)");
     }
     return append_child(s, own, out);
 }
@@ -606,6 +703,15 @@ delete_child(sup *s, int32_t i)
     return 0;
 }
 
+/* Whether m's sender runs in this process. */
+static bool
+same_process(const ax_msg *m)
+{
+    int here = ax_pid_os_pid(ax_self());
+
+    return here > 0 && ax_pid_os_pid(ax_msg_sender(m)) == here;
+}
+
 static const char *const requests[] = {"sup_add", "sup_dyn", "sup_term",
                                        "sup_restart", "sup_delete"};
 
@@ -634,9 +740,10 @@ answer_request(sup *s, const ax_msg *m)
 
     if (ax_msg_has_tag(m, "sup_add") || ax_msg_has_tag(m, "sup_dyn")) {
         rc = ax_msg_unpack(m, "[_ B]", &bytes, &len);
-        rc = rc < 0                         ? rc
-             : ax_msg_has_tag(m, "sup_add") ? add_laid_out(s, bytes, len, &pid)
-                                            : add_dynamic(s, bytes, len, &pid);
+        rc = rc < 0 ? rc
+             : ax_msg_has_tag(m, "sup_add")
+                 ? add_laid_out(s, bytes, len, same_process(m), &pid)
+                 : add_dynamic(s, bytes, len, &pid);
     } else if ((rc = ax_msg_unpack(m, "[_ s]", &id, &len)) < 0) {
         /* rc says it */
     } else if ((i = find_child(s, id, len)) < 0) {
@@ -674,6 +781,7 @@ supervisor_main(void *arg)
     rc = start_from(s, 0, false);
     ax__tell_started(b->caller, rc);
     if (rc < 0) {
+        ax_unlink(b->caller); /* the error is its answer, not its end */
         give_up(s, rc);
     }
     for (;;) {
@@ -692,7 +800,9 @@ supervisor_main(void *arg)
                 child_ended(s, i, &info);
             } else if (ax_pid_equal(from, b->parent)) {
                 /* the one that started us ended: so do we */
-                give_up(s, info.kind == AX_EXIT_NORMAL ? 0 : info.code);
+                give_up(s, info.kind == AX_EXIT_NORMAL ? 0
+                           : info.code != 0            ? info.code
+                                                       : AX_ECANCELED);
             }
             continue;
         }

@@ -12,12 +12,15 @@
 #ifdef __cplusplus
 #define AX__NORETURN [[noreturn]]
 #define AX__LITERAL(type) type
+#define AX__ALIGNAS(n) alignas(n)
 #elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 202311L
 #define AX__NORETURN [[noreturn]] /* C23 deprecates _Noreturn */
 #define AX__LITERAL(type) (type)
+#define AX__ALIGNAS(n) _Alignas(n)
 #else
 #define AX__NORETURN _Noreturn
 #define AX__LITERAL(type) (type)
+#define AX__ALIGNAS(n) _Alignas(n)
 #endif
 
 /*
@@ -33,5 +36,11 @@
  * temporary in C++ (which has no compound literals).
  */
 #define AX_LITERAL(type) AX__LITERAL(type)
+
+/*
+ * AX_ALIGNAS - a member aligned to n bytes: _Alignas(n) in C11,
+ * alignas(n) in C++. AX_ALIGNAS(16) void *p;
+ */
+#define AX_ALIGNAS(n) AX__ALIGNAS(n)
 
 #endif /* AXON_CDEFS_H */

@@ -41,7 +41,9 @@ typedef struct ax_server_callbacks {
  * What a server is started from: its callbacks and init's argument,
  * passed as it is (arg_size 0: it must be valid where the server runs; a
  * process actor forked from here has a copy of this process's memory as
- * at the fork, but not of the spawning actor's stack), or, with
+ * at the fork, but not of the spawning actor's stack, and one started
+ * from the fork server (ax_runtime_opts.forkserver) only of what existed
+ * at ax_init: a global), or, with
  * arg_size, a copy of the arg_size bytes that follow this record in
  * memory. As the argument of ax_server_main it makes a supervisor's child
  * a server:
@@ -52,7 +54,10 @@ typedef struct ax_server_callbacks {
  *                        {.arg_size = sizeof(boot)}, ...};
  */
 typedef struct ax_server_boot {
-    ax_server_callbacks cb;
+    AX_ALIGNAS(16)
+    ax_server_callbacks cb; /* its size is a multiple of 16,
+                               so what follows it is aligned
+                               for any type */
     void *arg;
     size_t arg_size;
 } ax_server_boot;

@@ -62,7 +62,8 @@ typedef enum ax_strategy {
 /* The largest intensity (the supervisor keeps that many times). */
 #define AX_SUP_MAX_INTENSITY 100000
 
-/* Most children of one supervisor. */
+/* Most children of one supervisor's spec (children added at run time
+ * are not counted). */
 #define AX_SUP_MAX_CHILDREN 256
 
 /* Longest id of a child, bytes. */
@@ -75,7 +76,9 @@ typedef struct ax_child_spec {
     void *arg;          /* its argument: with opts.arg_size, copied into the
                            supervisor at its start (each start gets a copy
                            of that); without, passed as it is to each start
-                           (it must then outlive the supervisor) */
+                           (it must then outlive the supervisor, and be
+                           valid where the child runs: with the fork
+                           server, only what existed at ax_init is) */
     ax_spawn_opts opts; /* placement, name, place_as, stack, mailbox,
                            arg_size; link and monitor are the
                            supervisor's (set for you) */
@@ -108,8 +111,9 @@ typedef struct ax_sup_spec {
  * the loop runs (a failure ends it with that error: monitor it).
  * Returns 0 and the supervisor's address in *out (may be NULL), or
  * AX_EINVAL (a spec without id or fn, two equal ids, an id too long, an
- * unknown strategy or restart type, too many children), AX_E2BIG (the
- * copy exceeds AX_ARG_MAX), any error of ax_spawn, or the error a child's
+ * unknown strategy or restart type, too many children, an arg_size with
+ * a NULL arg), AX_EMSGSIZE (the copy exceeds AX_ARG_MAX), any error of
+ * ax_spawn, or the error a child's
  * start failed with (ax_error_detail() names the child).
  * Context: anywhere after ax_init (may yield in an actor).
  */
