@@ -523,6 +523,47 @@ run_time_body(void *arg)
     stop_sup(sup_pid, "a");
 }
 
+/* Requests that are not what ax_supervisor_add_child sends: answered
+ * with an error, and the supervisor goes on. */
+static void
+hostile_body(void *arg)
+{
+    kids k;
+    ax_pid p[1], sup;
+    unsigned char junk[512];
+    int code = 0;
+
+    (void)arg;
+    make_kids(&k, "a", AX_RESTART_PERMANENT);
+    sup = start_sup(&k, AX_ONE_FOR_ONE, 0, p);
+    for (size_t len = 0; len <= sizeof(junk); len += 37) {
+        ax_msg *req = NULL, *reply = NULL;
+
+        for (size_t i = 0; i < sizeof(junk); i++) {
+            junk[i] = (unsigned char)(i * 131 + len);
+        }
+        if (len >= 16) {
+            memset(junk, 0, 16); /* small counts, as a real block has */
+            junk[8] = 1;
+        }
+        TH_CHECK_INT(ax_msg_pack(&req, "[s B]", "sup_add", junk, len), 0);
+        TH_CHECK_INT(ax_call(sup, req, &reply, WAIT_MS), 0);
+        TH_CHECK_INT(ax_msg_unpack(reply, "[d *]", &code), 0);
+        TH_CHECK(code == AX_EPROTO || code == AX_ENOMEM);
+        ax_msg_free(reply);
+    }
+    TH_CHECK_INT(ax_sendf(sup, "[s i]", "sup_term", (int64_t)5), 0);
+    TH_CHECK(ax_pid_equal(child_of(sup, 0).pid, p[0])); /* it goes on */
+    stop_sup(sup, "a");
+}
+
+static void
+test_malformed_requests_are_refused_and_the_supervisor_goes_on(void **state)
+{
+    (void)state;
+    th_run(hostile_body, NULL);
+}
+
 static void
 test_children_are_added_ended_restarted_and_deleted_at_run_time(void **state)
 {
@@ -669,6 +710,9 @@ main(void)
             t_teardown),
         cmocka_unit_test_setup_teardown(
             test_children_are_added_ended_restarted_and_deleted_at_run_time,
+            t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_malformed_requests_are_refused_and_the_supervisor_goes_on,
             t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_dynamic_supervisor_of_a_thousand_children, t_setup,
