@@ -11,7 +11,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <axon/supervisor.h>
 
@@ -144,18 +143,8 @@ typedef struct pool {
     job *jobs;    /* in hand, any order */
     size_t njobs, cap;
     uint64_t next_id;
-    uint64_t *times; /* the last intensity + 1 replacements, ms */
-    unsigned ntimes, next_time;
+    ax__window replaced; /* the last replacements, for the intensity */
 } pool;
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void
 free_pool(void *arg)
@@ -169,7 +158,7 @@ free_pool(void *arg)
     ax__free(p->wb);
     ax__free(p->pid);
     ax__free(p->load);
-    ax__free(p->times);
+    ax__window_fini(&p->replaced);
     ax__free(p);
 }
 
@@ -266,50 +255,19 @@ job_done(pool *p, const ax_msg *m)
     }
 }
 
-static bool
-replacement_allowed(pool *p)
-{
-    uint64_t now = now_ms();
-    unsigned cap = (unsigned)p->b->intensity + 1;
-
-    p->times[p->next_time] = now;
-    p->next_time = (p->next_time + 1) % cap;
-    p->ntimes += p->ntimes < cap;
-    return p->ntimes < cap ||
-           now - p->times[p->next_time] > (uint64_t)p->b->period_ms;
-}
-
-static bool
-exit_of(const ax_msg *m, void *ud)
-{
-    ax_pid pid;
-
-    return ax_exit_msg_parse(m, &pid, NULL) == 0 &&
-           ax_pid_equal(pid, *(const ax_pid *)ud);
-}
-
 /* Every request in hand answered with an error; every worker stopped. */
 static void
 stop_all(pool *p)
 {
     while (p->njobs > 0) {
         fail_job(p, p->njobs - 1, AX_ECONNRESET,
-                 "ax_pool_call: the pool "
-                 "stopped");
+                 "ax_pool_call: the pool stopped");
     }
     for (size_t i = p->b->workers; i-- > 0;) {
-        ax_msg *m = NULL; /* a receive that gives up stores nothing */
-
-        if (ax_pid_is_none(p->pid[i])) {
-            continue;
+        if (!ax_pid_is_none(p->pid[i])) {
+            ax__stop_linked(p->pid[i], STOP_WAIT_MS);
+            p->pid[i] = AX_PID_NONE;
         }
-        if (ax_sendf(p->pid[i], "[s]", "shutdown") < 0 ||
-            ax_recv_if(exit_of, &p->pid[i], &m, STOP_WAIT_MS) != 0) {
-            ax_kill(p->pid[i], AX_KILL_SHUTDOWN);
-            ax_recv_if(exit_of, &p->pid[i], &m, STOP_WAIT_MS);
-        }
-        ax_msg_free(m);
-        p->pid[i] = AX_PID_NONE;
     }
 }
 
@@ -327,7 +285,7 @@ worker_ended(pool *p, size_t i, const ax_exit_info *info)
             fail_job(p, k, AX_ECONNRESET, why);
         }
     }
-    if (!replacement_allowed(p)) {
+    if (!ax__window_allows(&p->replaced)) {
         stop_all(p);
         ax_exit(AX_SUP_GAVE_UP);
     }
@@ -349,9 +307,9 @@ new_pool(const pool_boot *b)
     p->wb = ax__calloc(1, p->wb_size);
     p->pid = ax__calloc(b->workers, sizeof(ax_pid));
     p->load = ax__calloc(b->workers, sizeof(size_t));
-    p->times = ax__calloc((size_t)b->intensity + 1, sizeof(uint64_t));
     if (p->wb == NULL || p->pid == NULL || p->load == NULL ||
-        p->times == NULL || ax_on_exit(free_pool, p) < 0) {
+        ax__window_init(&p->replaced, b->intensity, b->period_ms) < 0 ||
+        ax_on_exit(free_pool, p) < 0) {
         free_pool(p);
         return NULL;
     }
@@ -569,18 +527,5 @@ ax_pool_call(ax_pid pool_pid, ax_msg *req, ax_msg **reply, int timeout_ms)
 int
 ax_pool_stop(ax_pid pool_pid, int timeout_ms)
 {
-    ax_msg *req = NULL, *reply = NULL;
-    int rc = ax_msg_pack(&req, "[s]", "$stop");
-
-    if (rc < 0) {
-        return rc;
-    }
-    rc = ax_call(pool_pid, req, &reply, timeout_ms);
-    ax_msg_free(reply);
-    if (rc == AX_ETIMEDOUT) {
-        ax_kill(pool_pid, AX_KILL_SHUTDOWN);
-    } else if (rc == 0) {
-        ax_wait(pool_pid, NULL, timeout_ms);
-    }
-    return rc;
+    return ax__stop_by_call(pool_pid, "$stop", timeout_ms);
 }

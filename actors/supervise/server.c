@@ -221,18 +221,5 @@ ax_server_cast(ax_pid server, ax_msg *msg)
 int
 ax_server_stop(ax_pid server, int timeout_ms)
 {
-    ax_msg *req = NULL, *reply = NULL;
-    int rc = ax_msg_pack(&req, "[s]", STOP);
-
-    if (rc < 0) {
-        return rc;
-    }
-    rc = ax_call(server, req, &reply, timeout_ms);
-    ax_msg_free(reply);
-    if (rc == AX_ETIMEDOUT) {
-        ax_kill(server, AX_KILL_SHUTDOWN);
-    } else if (rc == 0) {
-        ax_wait(server, NULL, timeout_ms);
-    }
-    return rc;
+    return ax__stop_by_call(server, STOP, timeout_ms);
 }

@@ -13,7 +13,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "actors/supervise/supervise.h"
 #include "base/alloc.h"
@@ -22,8 +21,6 @@
 #define DEFAULT_INTENSITY 3
 #define DEFAULT_PERIOD_MS 5000
 #define DEFAULT_SHUTDOWN_MS 5000
-/* A child killed (or gone) is waited for this long for its EXIT. */
-#define KILLED_WAIT_MS 10000
 /* A restart finds the name still held by the instance that ended (its
  * end not yet known to the registry): it tries again for this long. */
 #define NAME_WAIT_MS 2000
@@ -179,8 +176,7 @@ typedef struct sup {
     const blk *b;
     child *c;
     uint32_t n, cap;
-    uint64_t *times; /* the last intensity + 1 restarts, ms */
-    unsigned ntimes, next_time;
+    ax__window restarts;   /* the last ones, for the intensity */
     unsigned next_dynamic; /* numbers the ids of dynamic children */
 } sup;
 
@@ -200,15 +196,6 @@ child_at(const char *base, const blk_child *k, void *own)
                own};
 
     return c;
-}
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* Start c; again (a restart): its name may still be its last holder's.
@@ -233,8 +220,8 @@ start_one(child *c, bool again)
     }
     while ((rc = ax_spawn(c->spec->fn, c->arg, &o, &c->pid)) == AX_EEXIST &&
            again) {
-        until = until ? until : now_ms() + NAME_WAIT_MS;
-        if (now_ms() >= until) {
+        until = until ? until : ax__now_ms() + NAME_WAIT_MS;
+        if (ax__now_ms() >= until) {
             break;
         }
         ax_sleep(1); /* the name's last holder is ending */
@@ -251,28 +238,6 @@ start_one(child *c, bool again)
                         why);
     }
     return 0;
-}
-
-static bool
-exit_of(const ax_msg *m, void *ud)
-{
-    ax_pid pid;
-
-    return ax_exit_msg_parse(m, &pid, NULL) == 0 &&
-           ax_pid_equal(pid, *(const ax_pid *)ud);
-}
-
-/* Wait up to ms for the EXIT of pid; whether it came. */
-static bool
-await_exit(ax_pid pid, int ms)
-{
-    ax_msg *m;
-
-    if (ax_recv_if(exit_of, &pid, &m, ms) != 0) {
-        return false;
-    }
-    ax_msg_free(m);
-    return true;
 }
 
 /* Whether c's bounded mailbox is full (here): a request to stop would
@@ -296,17 +261,9 @@ stop_one(child *c)
     if (ax_pid_is_none(c->pid)) {
         return;
     }
-    if (ms != AX_SHUTDOWN_BRUTAL && !mailbox_full(c) &&
-        ax_sendf(c->pid, "[s]", "shutdown") == 0 &&
-        await_exit(c->pid, ms == AX_SHUTDOWN_INFINITY ? AX_FOREVER
-                           : ms > 0                   ? ms
-                                                      : DEFAULT_SHUTDOWN_MS)) {
-        c->pid = AX_PID_NONE;
-        return;
-    }
-    if (ax_kill(c->pid, AX_KILL_SHUTDOWN) == 0) {
-        await_exit(c->pid, KILLED_WAIT_MS);
-    }
+    ax__stop_linked(c->pid, mailbox_full(c) ? AX_SHUTDOWN_BRUTAL
+                            : ms == 0       ? DEFAULT_SHUTDOWN_MS
+                                            : ms);
     c->pid = AX_PID_NONE;
 }
 
@@ -333,22 +290,6 @@ start_from(sup *s, uint32_t from, bool again)
         }
     }
     return 0;
-}
-
-/* One more restart: whether it stays within the intensity, that is
- * whether the oldest of the last intensity + 1 restarts (this one
- * counted) is older than the period. */
-static bool
-restart_allowed(sup *s)
-{
-    uint64_t now = now_ms();
-    unsigned cap = (unsigned)s->b->intensity + 1;
-
-    s->times[s->next_time] = now;
-    s->next_time = (s->next_time + 1) % cap;
-    s->ntimes += s->ntimes < cap;
-    return s->ntimes < cap ||
-           now - s->times[s->next_time] > (uint64_t)s->b->period_ms;
 }
 
 static AX_NORETURN void
@@ -387,7 +328,7 @@ child_ended(sup *s, uint32_t i, const ax_exit_info *info)
         return;
     }
     do {
-        if (!restart_allowed(s)) {
+        if (!ax__window_allows(&s->restarts)) {
             give_up(s, AX_SUP_GAVE_UP);
         }
         c->restarts++;
@@ -441,7 +382,7 @@ free_sup(void *arg)
         ax__free(s->c[i].own);
     }
     ax__free(s->c);
-    ax__free(s->times);
+    ax__window_fini(&s->restarts);
     ax__free(s);
 }
 
@@ -457,8 +398,9 @@ new_sup(const blk *b)
     s->n = b->strategy == AX_DYNAMIC ? 0 : b->n; /* its one: a template */
     s->cap = b->n ? b->n : 1;
     s->c = ax__calloc(s->cap, sizeof(child));
-    s->times = ax__calloc((size_t)b->intensity + 1, sizeof(uint64_t));
-    if (s->c == NULL || s->times == NULL || ax_on_exit(free_sup, s) < 0) {
+    if (s->c == NULL ||
+        ax__window_init(&s->restarts, b->intensity, b->period_ms) < 0 ||
+        ax_on_exit(free_sup, s) < 0) {
         free_sup(s);
         return NULL;
     }
@@ -926,20 +868,7 @@ ax_supervisor_children(ax_pid sup_pid, ax_child_info *out, size_t max,
 int
 ax_supervisor_stop(ax_pid sup_pid, int timeout_ms)
 {
-    ax_msg *req = NULL, *reply = NULL;
-    int rc = ax_msg_pack(&req, "[s]", "sup_stop");
-
-    if (rc < 0) {
-        return rc;
-    }
-    rc = ax_call(sup_pid, req, &reply, timeout_ms);
-    ax_msg_free(reply);
-    if (rc == AX_ETIMEDOUT) {
-        ax_kill(sup_pid, AX_KILL_SHUTDOWN);
-    } else if (rc == 0) {
-        ax_wait(sup_pid, NULL, timeout_ms);
-    }
-    return rc;
+    return ax__stop_by_call(sup_pid, "sup_stop", timeout_ms);
 }
 
 int
