@@ -364,6 +364,42 @@ test_a_restarted_named_child_keeps_its_name(void **state)
     th_run(named_body, NULL);
 }
 
+/* AXON_PLACE places a named child, and its restarts, by its name. */
+static void
+placed_body(void *arg)
+{
+    kids k;
+    ax_pid p[1], sup, again;
+
+    (void)arg;
+    make_kids(&k, "n", AX_RESTART_PERMANENT);
+    k.spec[0].opts.name = "sup_test_placed";
+    k.spec[0].opts.placement = AX_PLACE_DEFAULT; /* as configured */
+    sup = start_sup(&k, AX_ONE_FOR_ONE, 0, p);
+    TH_CHECK(ax_pid_os_pid(p[0]) > 0 &&
+             ax_pid_os_pid(p[0]) != ax_pid_os_pid(ax_self()));
+    crash(p[0], 2);
+    again = expect_up('n');
+    TH_CHECK(ax_pid_os_pid(again) > 0 &&
+             ax_pid_os_pid(again) != ax_pid_os_pid(ax_self()));
+    stop_sup(sup, "n");
+}
+
+static void
+test_axon_place_places_a_named_child_and_its_restarts(void **state)
+{
+    (void)state;
+    setenv("AXON_PLACE", "sup_test_placed=process", 1);
+    th_run(placed_body, NULL);
+}
+
+static int
+unplace_teardown(void **state)
+{
+    unsetenv("AXON_PLACE"); /* whether the test passed or not */
+    return t_teardown(state);
+}
+
 static uint64_t
 now_ms(void)
 {
@@ -720,6 +756,9 @@ main(void)
     };
     /* A coroutine's SIGSEGV would end the test process: processes only. */
     const struct CMUnitTest process_only[] = {
+        cmocka_unit_test_setup_teardown(
+            test_axon_place_places_a_named_child_and_its_restarts, t_setup,
+            unplace_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_process_child_killed_by_sigsegv_is_restarted, t_setup,
             t_teardown),
