@@ -358,7 +358,8 @@ ax__pool_main(void *arg)
         }
         if (ax_msg_has_tag(m, "$done")) {
             job_done(p, m);
-        } else if (ax_exit_msg_parse(m, &from, &info) == 0) {
+        } else if (ax_msg_has_tag(m, "EXIT") &&
+                   ax_exit_msg_parse(m, &from, &info) == 0) {
             for (i = 0; i < b->workers && !ax_pid_equal(p->pid[i], from); i++) {
             }
             if (i < b->workers) {

@@ -82,7 +82,8 @@ ax__exit_of(const ax_msg *m, void *pid)
 {
     ax_pid from;
 
-    return ax_exit_msg_parse(m, &from, NULL) == 0 &&
+    return ax_msg_has_tag(m, "EXIT") && /* no failure detail per message */
+           ax_exit_msg_parse(m, &from, NULL) == 0 &&
            ax_pid_equal(from, *(const ax_pid *)pid);
 }
 

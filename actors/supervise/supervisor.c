@@ -734,7 +734,8 @@ supervisor_main(void *arg)
         if (ax_recv(&m, AX_FOREVER) != 0) {
             continue;
         }
-        if (ax_exit_msg_parse(m, &from, &info) == 0) {
+        if (ax_msg_has_tag(m, "EXIT") &&
+            ax_exit_msg_parse(m, &from, &info) == 0) {
             ax_msg_free(m);
             for (i = 0; i < s->n && !ax_pid_equal(s->c[i].pid, from); i++) {
             }
