@@ -264,8 +264,14 @@ quiet_frame(ax_peer *p, ax_child *c, const ax_frame *f)
     ax_chan_stats st;
     ax_msg *m;
 
-    if (ax_msg_from_bytes(&m, f->body, f->len) < 0) {
-        child_answered(c, false, 0); /* unreadable (no memory): not quiet */
+    int rc = ax_msg_from_bytes(&m, f->body, f->len);
+
+    if (rc == AX_ENOMEM) {
+        child_answered(c, false, 0); /* not read: not quiet */
+        return;
+    }
+    if (rc < 0) {
+        ax__peer_broken(p, AX_EPROTO); /* not msgpack: the child ends */
         return;
     }
     if (ax_msg_unpack(m, "[u b u u u]", &epoch, &quiet, &in, &out, &actors) <
@@ -291,9 +297,13 @@ probe_frame(ax_peer *p, const ax_frame *f)
 {
     uint64_t epoch;
     ax_msg *m;
+    int rc = ax_msg_from_bytes(&m, f->body, f->len);
 
-    if (ax_msg_from_bytes(&m, f->body, f->len) < 0) {
-        return;
+    if (rc < 0) {
+        if (rc != AX_ENOMEM) {
+            ax__peer_broken(p, AX_EPROTO); /* not msgpack */
+        }
+        return; /* no memory: the next probe asks again */
     }
     if (ax_msg_unpack(m, "[u]", &epoch) < 0) {
         ax_msg_free(m);

@@ -1,7 +1,8 @@
 /*
  * tests/actors/process_bad_bytes_test.c - process actors: bad bytes from a
  * child (an oversized frame length, a body that is not msgpack, a stray
- * byte on a doorbell pipe, an impossible ring position) end that child,
+ * byte on a doorbell pipe, an impossible ring position, an answer to a
+ * deadlock probe that is not one) end that child,
  * not the parent. The child writes them with the runtime's own internals,
  * as a buggy or hostile one could.
  *
@@ -96,10 +97,12 @@ ring_raw(const void *p, size_t n)
 
 /* The bad bytes of each case (arg). */
 enum bad {
-    BAD_LENGTH,   /* a frame length of 4 GiB - 1 in the ring */
-    BAD_BODY,     /* a well-formed frame to the driver, body not msgpack */
-    BAD_DOORBELL, /* a byte on the doorbell pipe that is not a doorbell */
-    BAD_POSITION, /* the ring's committed position past its capacity */
+    BAD_LENGTH,      /* a frame length of 4 GiB - 1 in the ring */
+    BAD_BODY,        /* a well-formed frame to the driver, body not msgpack */
+    BAD_DOORBELL,    /* a byte on the doorbell pipe that is not a doorbell */
+    BAD_POSITION,    /* the ring's committed position past its capacity */
+    BAD_QUIET,       /* a deadlock probe's answer of the wrong shape */
+    BAD_QUIET_BYTES, /* one whose body is not msgpack */
     BAD_CASES
 };
 
@@ -124,6 +127,12 @@ write_bad(enum bad k)
         return ring_raw(f, sizeof(f));
     case BAD_DOORBELL:
         return ch != NULL && write(ch->wfd, "x", 1) == 1;
+    case BAD_QUIET:
+    case BAD_QUIET_BYTES:
+        store_be(f, AX_FRAME_HEADER + 1, 4);
+        f[5] = K_QUIET;
+        f[AX_FRAME_OVERHEAD] = k == BAD_QUIET ? 0xc0 : 0xc1; /* nil; none */
+        return ring_raw(f, sizeof(f));
     default:
         if (ch == NULL || ch->ring == NULL) {
             return false;
