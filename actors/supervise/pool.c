@@ -23,20 +23,13 @@
 /* What the pool actor is spawned with (a copy; init's arg after it). */
 typedef struct pool_boot {
     AX_ALIGNAS(16) ax_pid caller; /* a size of 16s: init's arg aligned */
-    size_t workers;
-    ax_server_callbacks cb;
-    void *arg;
-    size_t arg_size;
-    ax_spawn_opts worker;
-    int intensity, period_ms;
+    ax_pool_spec spec;            /* its defaults filled in */
 } pool_boot;
 
 /* What a worker is spawned with (a copy; init's arg after it). */
 typedef struct worker_boot {
-    AX_ALIGNAS(16) ax_pid pool; /* a size of 16s: init's arg aligned */
-    ax_server_callbacks cb;
-    void *arg;
-    size_t arg_size;
+    ax_pid pool;
+    ax_server_boot s; /* 16-aligned, a size of 16s: init's arg aligned */
 } worker_boot;
 
 /* --- a worker ----------------------------------------------------------------
@@ -73,7 +66,7 @@ do_job(const worker_boot *w, void *state, held *h)
         ax_msg_from_bytes(&h->req, bytes, len) < 0) {
         return 0; /* not a job: nothing to answer */
     }
-    code = w->cb.handle_call(state, h->req, &reply);
+    code = w->s.cb.handle_call(state, h->req, &reply);
     ax_msg_free(h->req);
     h->req = NULL;
     if (reply == NULL) {
@@ -94,7 +87,7 @@ worker_main(void *arg)
 {
     const worker_boot *w = arg;
     void *state = NULL;
-    void *init_arg = w->arg_size > 0 ? (void *)(w + 1) : w->arg;
+    void *init_arg = w->s.arg_size > 0 ? (void *)(w + 1) : w->s.arg;
     held *h = ax__calloc(1, sizeof(*h));
     int code;
 
@@ -102,7 +95,7 @@ worker_main(void *arg)
         ax__free(h);
         return AX_ENOMEM;
     }
-    code = w->cb.init != NULL ? w->cb.init(init_arg, &state) : 0;
+    code = w->s.cb.init != NULL ? w->s.cb.init(init_arg, &state) : 0;
     if (code != 0) {
         return code; /* no state: no terminate */
     }
@@ -119,8 +112,8 @@ worker_main(void *arg)
         ax_msg_free(h->env);
         h->env = NULL;
     }
-    if (w->cb.terminate != NULL) {
-        w->cb.terminate(state, code);
+    if (w->s.cb.terminate != NULL) {
+        w->s.cb.terminate(state, code);
     }
     return code;
 }
@@ -165,14 +158,23 @@ free_pool(void *arg)
 static int
 start_worker(pool *p, size_t i)
 {
-    ax_spawn_opts o = p->b->worker;
+    ax_spawn_opts o = p->b->spec.worker; /* name, monitor: cleared */
 
-    o.name = NULL;
     o.link = true;
-    o.monitor = false;
-    o.monitor_ref = NULL;
     o.arg_size = p->wb_size;
     return ax_spawn(worker_main, p->wb, &o, &p->pid[i]);
+}
+
+/* Answer job k with reply (NULL: none could be made), and forget it. */
+static void
+finish_job(pool *p, size_t k, ax_msg *reply)
+{
+    if (reply != NULL) {
+        ax_reply(p->jobs[k].req, reply);
+    }
+    ax_msg_free(p->jobs[k].req);
+    p->load[p->jobs[k].worker]--;
+    p->jobs[k] = p->jobs[--p->njobs];
 }
 
 /* Answer job k with an error, and forget it. */
@@ -181,12 +183,8 @@ fail_job(pool *p, size_t k, int code, const char *why)
 {
     ax_msg *e = NULL;
 
-    if (ax_msg_pack(&e, "[s d s]", "$error", code, why) == 0) {
-        ax_reply(p->jobs[k].req, e);
-    }
-    ax_msg_free(p->jobs[k].req);
-    p->load[p->jobs[k].worker]--;
-    p->jobs[k] = p->jobs[--p->njobs];
+    finish_job(p, k,
+               ax_msg_pack(&e, "[s d s]", "$error", code, why) == 0 ? e : NULL);
 }
 
 /* A caller's request: to the least-loaded running worker. */
@@ -198,7 +196,7 @@ give_job(pool *p, ax_msg *req)
     size_t len;
     ax_msg *env = NULL;
 
-    for (size_t i = 0; i < p->b->workers; i++) {
+    for (size_t i = 0; i < p->b->spec.workers; i++) {
         if (!ax_pid_is_none(p->pid[i]) &&
             (best == SIZE_MAX || p->load[i] < p->load[best])) {
             best = i;
@@ -244,12 +242,9 @@ job_done(pool *p, const ax_msg *m)
     }
     for (size_t k = 0; k < p->njobs; k++) {
         if (p->jobs[k].id == id) {
-            if (ax_msg_from_bytes(&reply, bytes, len) == 0) {
-                ax_reply(p->jobs[k].req, reply);
-            }
-            ax_msg_free(p->jobs[k].req);
-            p->load[p->jobs[k].worker]--;
-            p->jobs[k] = p->jobs[--p->njobs];
+            finish_job(p, k,
+                       ax_msg_from_bytes(&reply, bytes, len) == 0 ? reply
+                                                                  : NULL);
             return;
         }
     }
@@ -263,7 +258,7 @@ stop_all(pool *p)
         fail_job(p, p->njobs - 1, AX_ECONNRESET,
                  "ax_pool_call: the pool stopped");
     }
-    for (size_t i = p->b->workers; i-- > 0;) {
+    for (size_t i = p->b->spec.workers; i-- > 0;) {
         if (!ax_pid_is_none(p->pid[i])) {
             ax__stop_linked(p->pid[i], STOP_WAIT_MS);
             p->pid[i] = AX_PID_NONE;
@@ -303,22 +298,21 @@ new_pool(const pool_boot *b)
         return NULL;
     }
     p->b = b;
-    p->wb_size = sizeof(worker_boot) + b->arg_size;
+    p->wb_size = sizeof(worker_boot) + b->spec.arg_size;
     p->wb = ax__calloc(1, p->wb_size);
-    p->pid = ax__calloc(b->workers, sizeof(ax_pid));
-    p->load = ax__calloc(b->workers, sizeof(size_t));
+    p->pid = ax__calloc(b->spec.workers, sizeof(ax_pid));
+    p->load = ax__calloc(b->spec.workers, sizeof(size_t));
     if (p->wb == NULL || p->pid == NULL || p->load == NULL ||
-        ax__window_init(&p->replaced, b->intensity, b->period_ms) < 0 ||
+        ax__window_init(&p->replaced, b->spec.intensity, b->spec.period_ms) <
+            0 ||
         ax_on_exit(free_pool, p) < 0) {
         free_pool(p);
         return NULL;
     }
     p->wb->pool = ax_self();
-    p->wb->cb = b->cb;
-    p->wb->arg = b->arg;
-    p->wb->arg_size = b->arg_size;
-    memcpy(p->wb + 1, b + 1, b->arg_size);
-    for (size_t i = 0; i < b->workers; i++) {
+    p->wb->s = (ax_server_boot){b->spec.cb, b->spec.arg, b->spec.arg_size};
+    memcpy(p->wb + 1, b + 1, b->spec.arg_size);
+    for (size_t i = 0; i < b->spec.workers; i++) {
         p->pid[i] = AX_PID_NONE;
     }
     return p;
@@ -332,7 +326,7 @@ ax__pool_main(void *arg)
     int rc = p != NULL ? 0 : AX_ENOMEM;
 
     ax_trap_exit(true);
-    for (size_t i = 0; rc == 0 && i < b->workers; i++) {
+    for (size_t i = 0; rc == 0 && i < b->spec.workers; i++) {
         rc = start_worker(p, i);
     }
     ax__tell_started(b->caller, rc);
@@ -360,9 +354,10 @@ ax__pool_main(void *arg)
             job_done(p, m);
         } else if (ax_msg_has_tag(m, "EXIT") &&
                    ax_exit_msg_parse(m, &from, &info) == 0) {
-            for (i = 0; i < b->workers && !ax_pid_equal(p->pid[i], from); i++) {
+            for (i = 0; i < b->spec.workers && !ax_pid_equal(p->pid[i], from);
+                 i++) {
             }
-            if (i < b->workers) {
+            if (i < b->spec.workers) {
                 worker_ended(p, i, &info);
             }
         } else if (ax_msg_has_tag(m, "$stop") || ax_shutdown_requested(m)) {
@@ -388,11 +383,11 @@ ax__pool_boot_ok(const void *boot, size_t len)
         return false;
     }
     memcpy(&b, boot, sizeof(b));
-    return b.workers > 0 && b.workers <= AX_POOL_MAX_WORKERS &&
-           b.cb.handle_call != NULL && b.intensity > 0 &&
-           b.intensity <= AX_SUP_MAX_INTENSITY && b.period_ms > 0 &&
-           b.arg_size <= len - sizeof(b) && !b.worker.link &&
-           !b.worker.monitor && b.worker.name == NULL;
+    return b.spec.workers > 0 && b.spec.workers <= AX_POOL_MAX_WORKERS &&
+           b.spec.cb.handle_call != NULL && b.spec.intensity > 0 &&
+           b.spec.intensity <= AX_SUP_MAX_INTENSITY && b.spec.period_ms > 0 &&
+           b.spec.arg_size <= len - sizeof(b) && !b.spec.worker.link &&
+           !b.spec.worker.monitor && b.spec.worker.name == NULL;
 }
 
 void
@@ -429,16 +424,16 @@ static void
 lay_out_pool(const ax_pool_spec *spec, pool_boot *b, ax_pid caller)
 {
     b->caller = caller;
-    b->workers = spec->workers;
-    b->cb = spec->cb;
-    b->arg = spec->arg;
-    b->arg_size = spec->arg_size;
-    b->worker = spec->worker;
-    b->worker.name = NULL; /* the workers' own are not taken */
-    b->worker.link = b->worker.monitor = false;
-    b->worker.monitor_ref = NULL;
-    b->intensity = spec->intensity ? spec->intensity : 3 * (int)spec->workers;
-    b->period_ms = spec->period_ms ? spec->period_ms : 5000;
+    b->spec = *spec;
+    b->spec.worker.name = NULL; /* the workers' own are not taken */
+    b->spec.worker.link = b->spec.worker.monitor = false;
+    b->spec.worker.monitor_ref = NULL;
+    if (spec->intensity == 0) {
+        b->spec.intensity = 3 * (int)spec->workers;
+    }
+    if (spec->period_ms == 0) {
+        b->spec.period_ms = 5000;
+    }
     if (spec->arg_size > 0) {
         memcpy(b + 1, spec->arg, spec->arg_size);
     }
@@ -461,8 +456,7 @@ ax_pool_start(const ax_pool_spec *spec, const ax_spawn_opts *opts, ax_pid *out)
         return AX_ENOMEM;
     }
     lay_out_pool(spec, b, in_actor ? ax_self() : AX_PID_NONE);
-    o.arg_size = size;
-    o.stack_size = (o.stack_size ? o.stack_size : (size_t)64 << 10) + size;
+    o.arg_size = size; /* the spawn makes room for the copy on its stack */
     rc = ax_spawn(ax__pool_main, b, &o, &pid);
     ax__free(b);
     if (rc == 0 && in_actor) {
@@ -501,7 +495,6 @@ ax_pool_child_spec(ax_child_spec *out, const char *id, const ax_pool_spec *spec,
     out->fn = ax__pool_main;
     out->arg = buf;
     out->opts.arg_size = n;
-    out->opts.stack_size = ((size_t)64 << 10) + n;
     out->restart = AX_RESTART_PERMANENT;
     out->shutdown_ms = AX_SHUTDOWN_INFINITY; /* it stops its workers */
     return 0;

@@ -342,29 +342,23 @@ child_ended(sup *s, uint32_t i, const ax_exit_info *info)
     } while ((one_only ? start_one(c, true) : start_from(s, from, true)) < 0);
 }
 
-/* A call ["sup_which"]: [[id, pid, restarts], ...] of the children not
- * forgotten, in start order (pid AX_PID_NONE: not running). */
+/* A call ["sup_which"]: [[id, pid, restarts], ...] in start order (pid
+ * AX_PID_NONE: not running); the forgotten ones were dropped before any
+ * request (forget_gone). */
 static void
 answer_which(sup *s, const ax_msg *req)
 {
     ax_msg_writer *w;
     ax_msg *reply = NULL;
-    uint32_t live = 0;
 
-    for (uint32_t i = 0; i < s->n; i++) {
-        live += !s->c[i].gone;
-    }
     if (ax_msg_writer_new(&w) < 0) {
         return;
     }
-    msgpack_pack_array(ax_msg_writer_packer(w), live);
+    msgpack_pack_array(ax_msg_writer_packer(w), s->n);
     for (uint32_t i = 0; i < s->n; i++) {
         const child *c = &s->c[i];
 
-        if (!c->gone) {
-            ax_msg_writer_packf(w, "[s p u]", c->id, c->pid,
-                                (uint64_t)c->restarts);
-        }
+        ax_msg_writer_packf(w, "[s p u]", c->id, c->pid, (uint64_t)c->restarts);
     }
     if (ax_msg_writer_finish(w, &reply) == 0) {
         ax_reply(req, reply);
@@ -430,9 +424,8 @@ forget_gone(sup *s)
 static int32_t
 find_child(const sup *s, const char *id, size_t len)
 {
-    for (uint32_t i = 0; i < s->n; i++) {
-        if (!s->c[i].gone && strlen(s->c[i].id) == len &&
-            memcmp(s->c[i].id, id, len) == 0) {
+    for (uint32_t i = 0; i < s->n; i++) { /* none forgotten: forget_gone */
+        if (strlen(s->c[i].id) == len && memcmp(s->c[i].id, id, len) == 0) {
             return (int32_t)i;
         }
     }
@@ -799,9 +792,7 @@ ax_supervisor_start(const ax_sup_spec *spec, const ax_spawn_opts *opts,
     lay_out(spec, (char *)b);
     b->caller = in_actor ? ax_self() : AX_PID_NONE;
     b->parent = in_actor && o.link ? ax_self() : AX_PID_NONE;
-    o.arg_size = size;
-    o.stack_size = o.stack_size > 0 ? o.stack_size : ((size_t)64 << 10);
-    o.stack_size += size; /* the copy sits on its stack */
+    o.arg_size = size; /* the spawn makes room for the copy on its stack */
     rc = ax_spawn(supervisor_main, b, &o, &pid);
     ax__free(b);
     /* It has not run yet (a spawn does not yield): a monitor now sees
@@ -902,7 +893,6 @@ ax_supervisor_child_spec(ax_child_spec *out, const char *id,
     out->fn = supervisor_main;
     out->arg = buf;
     out->opts.arg_size = n;
-    out->opts.stack_size = ((size_t)64 << 10) + n;
     out->restart = AX_RESTART_PERMANENT;
     out->shutdown_ms = AX_SHUTDOWN_INFINITY;
     return 0;
