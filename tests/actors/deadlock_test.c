@@ -68,6 +68,20 @@ run_timed(uint64_t *ms)
     return rc;
 }
 
+/* ax_run answers AX_EDEADLK within TELL_MS, its detail holding detail
+ * (NULL: not looked at). */
+static void
+expect_deadlock(const char *detail)
+{
+    uint64_t ms;
+
+    assert_int_equal(run_timed(&ms), AX_EDEADLK);
+    assert_true(ms < TELL_MS);
+    if (detail != NULL) {
+        assert_non_null(strstr(ax_error_detail(), detail));
+    }
+}
+
 static int
 setup(void **state)
 {
@@ -126,14 +140,11 @@ forgotten_worker(ax_placement where, const char *detail)
 {
     job j = {AX_PID_NONE, 0, where};
     ax_spawn_opts o = placed(AX_PLACE_COROUTINE);
-    uint64_t ms;
 
     o.arg_size = sizeof(j);
     assert_int_equal(ax_init(NULL), 0);
     assert_int_equal(ax_spawn(client, &j, &o, NULL), 0);
-    assert_int_equal(run_timed(&ms), AX_EDEADLK);
-    assert_true(ms < TELL_MS);
-    assert_non_null(strstr(ax_error_detail(), detail));
+    expect_deadlock(detail);
 }
 
 static void
@@ -160,7 +171,6 @@ static void
 test_a_forgotten_worker_from_the_fork_server_is_a_deadlock(void **state)
 {
     ax_runtime_opts ro = {0};
-    uint64_t ms;
     ax_spawn_opts o = placed(AX_PLACE_PROCESS);
 
     (void)state;
@@ -168,9 +178,7 @@ test_a_forgotten_worker_from_the_fork_server_is_a_deadlock(void **state)
     assert_int_equal(ax_init(&ro), 0);
     assert_int_equal(ax_spawn(worker, NULL, &o, NULL), 0);
     assert_int_equal(ax_spawn(worker, NULL, &o, NULL), 0);
-    assert_int_equal(run_timed(&ms), AX_EDEADLK);
-    assert_true(ms < TELL_MS);
-    assert_non_null(strstr(ax_error_detail(), "2 actors wait"));
+    expect_deadlock("2 actors wait");
 }
 
 /* A process actor whose own process actor waits for it: both wait. */
@@ -192,18 +200,14 @@ static void
 test_a_tree_of_waiting_process_actors_is_a_deadlock(void **state)
 {
     ax_spawn_opts o = placed(AX_PLACE_PROCESS);
-    uint64_t ms;
 
     (void)state;
     assert_int_equal(ax_init(NULL), 0);
     assert_int_equal(ax_spawn(waits_on_a_child, NULL, &o, NULL), 0);
     assert_int_equal(ax_spawn(th_blocked_actor, NULL, NULL, NULL), 0);
-    assert_int_equal(run_timed(&ms), AX_EDEADLK);
-    assert_true(ms < TELL_MS);
-    assert_non_null(strstr(ax_error_detail(),
-                           "3 actors wait and nothing can wake them (no "
-                           "timer, fd or channel is active; 2 of them in "
-                           "child processes)"));
+    expect_deadlock("3 actors wait and nothing can wake them (no "
+                    "timer, fd or channel is active; 2 of them in "
+                    "child processes)");
 }
 
 /* A process actor that starts a waiting process actor and returns: its
@@ -222,17 +226,13 @@ static void
 test_a_waiting_grandchild_under_an_empty_process_is_a_deadlock(void **state)
 {
     ax_spawn_opts o = placed(AX_PLACE_PROCESS);
-    uint64_t ms;
 
     (void)state;
     assert_int_equal(ax_init(NULL), 0);
     assert_int_equal(ax_spawn(leaves_a_child, NULL, &o, NULL), 0);
-    assert_int_equal(run_timed(&ms), AX_EDEADLK);
-    assert_true(ms < TELL_MS);
-    assert_non_null(strstr(ax_error_detail(),
-                           "1 actor waits and nothing can wake it (no timer, "
-                           "fd or channel is active; 1 of them in child "
-                           "processes)"));
+    expect_deadlock("1 actor waits and nothing can wake it (no timer, "
+                    "fd or channel is active; 1 of them in child "
+                    "processes)");
 }
 
 /* --- nothing is a deadlock while something can still wake an actor -------
@@ -470,8 +470,7 @@ test_ax_run_again_after_a_deadlock_answers_the_same(void **state)
     assert_int_equal(ax_init(NULL), 0);
     assert_int_equal(ax_spawn(worker, NULL, &o, NULL), 0);
     assert_int_equal(run_timed(&ms), AX_EDEADLK);
-    assert_int_equal(run_timed(&ms), AX_EDEADLK);
-    assert_true(ms < TELL_MS);
+    expect_deadlock(NULL);
 }
 
 int
